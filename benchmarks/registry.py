@@ -1,0 +1,53 @@
+"""Benchmarks the harness can search on, each as the four things the runner needs.
+
+A benchmark gives its search space (from run options), its supernet, its oracle (opened from the
+oracle directory) and a description of a derived architecture (printable form, the key the oracle is
+queried with, and the skip-connection count that signals collapse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from torch import nn
+
+from benchmarks.space import SearchSpace, Selection
+from harness.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ArchRecord:
+    """A derived architecture as the store records it."""
+
+    arch: str  # the benchmark's canonical string
+    key: int  # what the oracle is queried with (NB201: the official index)
+    n_skip: int
+
+
+class Oracle(Protocol):
+    def search_metrics(self, dataset: str) -> tuple[tuple[str, str], tuple[str, str]]: ...
+
+    def lookups(self, index: int, budget: str = "hp200") -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    title: str
+    datasets: tuple[str, ...]
+    make_space: Callable[[Mapping[str, Any]], SearchSpace]
+    make_supernet: Callable[[SearchSpace, Mapping[str, Any], int], nn.Module]
+    open_oracle: Callable[[Path], Oracle]
+    describe: Callable[[SearchSpace, Selection], ArchRecord]
+
+
+def get(name: str) -> Benchmark:
+    from benchmarks.nb201 import BENCHMARK as NB201
+
+    known = {NB201.name: NB201}
+    if name not in known:
+        raise ConfigError(f"unknown benchmark {name!r}; valid benchmarks: {', '.join(known)}")
+    return known[name]

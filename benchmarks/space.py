@@ -1,0 +1,124 @@
+"""The decisions contract shared by every search space and every method.
+
+A search space is a list of categorical decisions grouped by role. Methods hold one parameter
+tensor per group (rows = decisions, columns = options, padded where decisions of a group have
+different option counts), derive the top-k options per decision and report one probability row per
+decision. Nothing in ``methods/`` needs to know which benchmark a space belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+#: A derived (discrete) architecture as the contract sees it: per group, per decision, the indices of
+#: the k kept options (sorted ascending).
+Selection = Mapping[str, tuple[tuple[int, ...], ...]]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical choice: pick ``k`` of ``options``."""
+
+    name: str
+    options: tuple[str, ...]
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= len(self.options):
+            raise ValueError(f"decision {self.name!r}: k={self.k} outside 1..{len(self.options)}")
+
+
+@dataclass(frozen=True)
+class DecisionGroup:
+    """Decisions sharing a role; a method parameterizes a group as one padded [rows, width] tensor.
+
+    ``role`` is ``"ops"`` (which operation) or ``"edges"`` (which inputs); entropies are reported per
+    role, as GAEA's Figure 1 uses op weights only.
+    """
+
+    name: str
+    decisions: tuple[Decision, ...]
+    role: str = "ops"
+
+    @property
+    def rows(self) -> int:
+        return len(self.decisions)
+
+    @property
+    def width(self) -> int:
+        return max(len(d.options) for d in self.decisions)
+
+    @cached_property
+    def mask(self) -> torch.Tensor:
+        """Bool [rows, width]: True where a column is a real option of that row."""
+        m = torch.zeros(self.rows, self.width, dtype=torch.bool)
+        for r, d in enumerate(self.decisions):
+            m[r, : len(d.options)] = True
+        return m
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        return tuple(d.k for d in self.decisions)
+
+
+class SearchSpace:
+    """Base of the benchmark spaces: the decision groups plus generic helpers over them."""
+
+    name: str = "space"
+    groups: tuple[DecisionGroup, ...] = ()
+
+    def group(self, name: str) -> DecisionGroup:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(f"space {self.name!r} has no decision group {name!r}")
+
+    def uniform_selection_sample(self, generator: torch.Generator) -> dict[str, tuple[tuple[int, ...], ...]]:
+        """A uniformly random valid selection (k distinct options per decision)."""
+        out: dict[str, tuple[tuple[int, ...], ...]] = {}
+        for g in self.groups:
+            rows = []
+            for d in g.decisions:
+                perm = torch.randperm(len(d.options), generator=generator)[: d.k]
+                rows.append(tuple(sorted(int(i) for i in perm)))
+            out[g.name] = tuple(rows)
+        return out
+
+    def validate_selection(self, selection: Selection) -> None:
+        """Raise ValueError naming the first decision whose selection is outside the space."""
+        for g in self.groups:
+            if g.name not in selection:
+                raise ValueError(f"selection lacks decision group {g.name!r}")
+            rows = selection[g.name]
+            if len(rows) != g.rows:
+                raise ValueError(f"group {g.name!r}: {len(rows)} rows, space has {g.rows}")
+            for d, chosen in zip(g.decisions, rows, strict=True):
+                if len(chosen) != d.k or len(set(chosen)) != d.k:
+                    raise ValueError(f"decision {d.name!r}: needs {d.k} distinct options, got {chosen}")
+                if any(not 0 <= c < len(d.options) for c in chosen):
+                    raise ValueError(f"decision {d.name!r}: option index outside 0..{len(d.options) - 1}")
+
+
+def topk_selection(group: DecisionGroup, scores: torch.Tensor) -> tuple[tuple[int, ...], ...]:
+    """Top-k options per decision by score (ties to the lower index), padded columns never chosen."""
+    if scores.shape != (group.rows, group.width):
+        raise ValueError(f"scores for group {group.name!r} have shape {tuple(scores.shape)}")
+    masked = scores.detach().to("cpu", torch.float64).masked_fill(~group.mask, float("-inf"))
+    rows = []
+    for r, d in enumerate(group.decisions):
+        # stable sort on the negated scores keeps the lower index first among equal scores
+        order = torch.sort(-masked[r], stable=True).indices[: d.k]
+        rows.append(tuple(sorted(int(i) for i in order)))
+    return tuple(rows)
+
+
+def one_hot_weights(group: DecisionGroup, chosen: Sequence[Sequence[int]]) -> torch.Tensor:
+    """[rows, width] weights with 1 on the chosen options: the single-path forward of a selection."""
+    w = torch.zeros(group.rows, group.width)
+    for r, cols in enumerate(chosen):
+        w[r, list(cols)] = 1.0
+    return w

@@ -1,0 +1,271 @@
+"""The ``harness`` command line: run, methods, status, data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import ConfigError, HarnessError
+
+app = typer.Typer(
+    help="Benchmark weight-sharing NAS methods on tabular benchmarks (NAS-Bench-201, ...).\n\n"
+    "Typical session: `harness data import nb201 FILE`, then `harness run --methods all --seeds 4`, "
+    "then `harness status`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Datasets and benchmark tables: download, import, inspect.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+StoreOpt = Annotated[str, typer.Option("--store", help="Results store: a SQLite file path or a SQLAlchemy URL.")]
+OracleDirOpt = Annotated[
+    Path | None,
+    typer.Option("--oracle-dir", help="Where imported benchmark tables live [env HARNESS_ORACLE_DIR; "
+                 "default $HARNESS_HOME/oracles, HARNESS_HOME defaulting to ~/.nasbench-harness]."),
+]
+DataRootOpt = Annotated[
+    str | None,
+    typer.Option("--data-root",
+                 help="Directory holding the datasets (cifar-10-batches-py, ...) [env HARNESS_DATA_ROOT]."),
+]
+
+
+def harness_home() -> Path:
+    return Path(os.environ.get("HARNESS_HOME", "~/.nasbench-harness")).expanduser()
+
+
+def oracle_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option.expanduser()
+    env = os.environ.get("HARNESS_ORACLE_DIR")
+    return Path(env).expanduser() if env else harness_home() / "oracles"
+
+
+def checkpoint_dir(option: Path | None, store_path: Path | None) -> Path:
+    """Next to a SQLite store (``results.db`` -> ``results.db.checkpoints/``), else under HARNESS_HOME."""
+    if option is not None:
+        return option.expanduser()
+    if store_path is not None:
+        return store_path.with_name(store_path.name + ".checkpoints")
+    return harness_home() / "checkpoints"
+
+
+def _seeds(count: int, first: int) -> list[int]:
+    if count < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {count}")
+    return list(range(first, first + count))
+
+
+@app.command()
+def run(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list of method names, families "
+                                         "(e.g. gaea, darts) or 'all'; see `harness methods`.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark to search on.")] = "nb201",
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Comma list of datasets, or 'all'.")] = "cifar10",
+    setting: Annotated[str, typer.Option("--setting", help="default (each method's paper setting), bilevel, "
+                                         "erm, both, or a comma list.")] = "default",
+    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds per configuration.")] = 1,
+    first_seed: Annotated[int, typer.Option("--first-seed", help="Seeds are first-seed, first-seed+1, ...")] = 0,
+    profile: Annotated[str, typer.Option("--profile", help="paper: the papers' settings; quick: a CPU-sized "
+                                         "search (C=8, N=1, 2000 images, 3 epochs).")] = "paper",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value (repeatable), "
+                                                   "e.g. --set epochs=10 --set eg_floor=1e-5.")] = None,
+    store: StoreOpt = "results.db",
+    data_root: DataRootOpt = None,
+    oracle_dir_: OracleDirOpt = None,
+    checkpoint_dir_: Annotated[Path | None, typer.Option("--checkpoint-dir", help="Per-run checkpoints "
+                                                        "[default: next to the store].")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun runs that failed before.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="List the runs and what the store holds; run nothing.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar per run.")] = True,
+) -> None:
+    """Search: every method x dataset x setting x seed, skipping runs the store already finished.
+
+    Each run trains a weight-sharing supernet and, after every epoch, looks up the derived
+    architecture in the benchmark table, writing regret, entropy and supernet metrics to the store.
+    An interrupted command resumes each unfinished run from its last finished epoch.
+    """
+    from benchmarks.datasets import resolve_data_root
+    from harness.grid import expand, parse_datasets, parse_settings
+    from harness.progress import NullProgress, RichProgress
+    from harness.runner import RunEnvironment, execute, resolve_device
+    from harness.specs import parse_override
+    from methods.registry import resolve_methods
+    from results.store import Store
+
+    overrides = dict(parse_override(s) for s in (set_ or []))
+    specs = expand(resolve_methods(methods), benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
+                   _seeds(seeds, first_seed), profile, overrides)
+    st = Store(store)
+    status = st.run_status([s.run_id for s in specs])
+    skip = {"finished"} | (set() if retry_failed else {"failed"})
+    todo = [s for s in specs if status.get(s.run_id) not in skip]
+    console.print(f"{len(specs)} runs requested; {len(specs) - len(todo)} already in {store} "
+                  f"({sum(status.get(s.run_id) == 'finished' for s in specs)} finished, "
+                  f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run.")
+    if dry_run:
+        for s in specs:
+            console.print(f"  {s.run_id}  {s.label:<50} {status.get(s.run_id, 'new')}")
+        return
+    if not todo:
+        _print_final(st, [s.run_id for s in specs])
+        return
+    env_device = resolve_device(device)
+    display = RichProgress() if progress else NullProgress()
+    with display:
+        env = RunEnvironment(store=st, data_root=resolve_data_root(data_root), oracle_dir=oracle_dir(oracle_dir_),
+                             checkpoint_dir=checkpoint_dir(checkpoint_dir_, st.path), device=env_device,
+                             progress=display)
+        for spec in todo:
+            outcome = execute(spec, env)
+            if outcome.status == "failed":
+                display.message(f"[red]failed[/red] {spec.label}: {outcome.error}")
+    _print_final(st, [s.run_id for s in specs])
+
+
+def _print_final(store, run_ids: list[str]) -> None:  # noqa: ANN001 - results.store.Store
+    from results.summary import final_rows
+
+    df = final_rows(store, run_ids)
+    table = Table(title="Final epoch per run")
+    for col in ("run", "method", "setting", "dataset", "seed", "status", "epoch", "arch", "test acc",
+                "regret", "entropy", "skip", "seconds"):
+        table.add_column(col)
+    for r in df.itertuples():
+        table.add_row(r.run_id, r.method, r.setting, r.dataset, str(r.seed), r.status, _fmt(r.epoch, "d"),
+                      r.arch or "", _fmt(r.test_acc), _fmt(r.regret_test), _fmt(r.entropy_ops, ".3f"),
+                      _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f"))
+    console.print(table)
+
+
+def _fmt(value: object, spec: str = ".2f") -> str:
+    try:
+        if value is None or value != value:  # None or NaN
+            return "-"
+        return format(int(value) if spec == "d" else float(value), spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@app.command()
+def methods(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show each method's paper preset and "
+                                          "the documented choices where the papers are ambiguous.")] = False,
+) -> None:
+    """List the search methods: paper, relaxation, update rule and default setting."""
+    from methods.registry import REGISTRY, families
+
+    table = Table(title="Search methods", show_lines=verbose)
+    for col in ("name", "method", "relaxation", "update rule", "setting", "paper"):
+        table.add_column(col, overflow="fold")
+    for e in REGISTRY.values():
+        table.add_row(e.name, e.title, e.relaxation, e.update_rule, e.default_setting, e.paper)
+        if verbose:
+            preset = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
+            per_bench = "; ".join(f"{b}: {', '.join(f'{k}={v}' for k, v in o.items())}"
+                                  for b, o in e.per_benchmark.items())
+            choices = "\n".join(f"{k}: {v}" for k, v in e.choices.items())
+            table.add_row("", "preset", preset, per_bench, "", choices)
+    console.print(table)
+    console.print("families: " + "; ".join(f"{f} = {', '.join(n)}" for f, n in families().items()))
+
+
+@app.command()
+def status(store: StoreOpt = "results.db") -> None:
+    """What the store holds: every run, its status, progress and final numbers."""
+    from results.store import Store
+
+    st = Store(store, create=False)
+    runs = st.runs_df()
+    if runs.empty:
+        console.print(f"{store} holds no runs yet.")
+        return
+    counts = runs["status"].value_counts().to_dict()
+    console.print(f"{store}: {len(runs)} runs (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
+    _print_final(st, list(runs["run_id"]))
+
+
+@data_app.command("download")
+def data_download(
+    dataset: Annotated[str, typer.Argument(help="cifar10 or cifar100.")],
+    data_root: DataRootOpt = None,
+) -> None:
+    """Download a dataset from its official URL and verify the official md5."""
+    from benchmarks.datasets import download, resolve_data_root
+
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    root = resolve_data_root(data_root)
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console) as bar:
+        task = bar.add_task(f"downloading {dataset}", total=None)
+        path = download(dataset, root, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"{dataset} ready in {path} (md5 verified)")
+
+
+@data_app.command("import")
+def data_import(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark the file belongs to: nb201.")],
+    source: Annotated[Path, typer.Argument(help="Official file (NAS-Bench-201 .pth, NATS-Bench topology "
+                                           "archive directory) or a per-architecture CSV.")],
+    budget: Annotated[str | None, typer.Option("--budget", help="Training budget of a CSV's numbers "
+                                               "(hp200 or hp12); inferred from the file name if absent.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load official pickle files without "
+                                               "asking (only for files from the official source).")] = False,
+    oracle_dir_: OracleDirOpt = None,
+) -> None:
+    """Import a benchmark file into the compact table the oracle memory-maps."""
+    from benchmarks.nb201.importers import import_nb201, needs_pickle
+
+    from benchmarks.nb201.oracle import NB201Oracle
+
+    if benchmark != "nb201":
+        raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201")
+    if needs_pickle(source) and not trust_pickle:
+        console.print(f"[yellow]{source} is a Python pickle: loading it can run arbitrary code.[/yellow] "
+                      "Only continue for files from the official NAS-Bench-201 / NATS-Bench release.")
+        if not sys.stdin.isatty() or not typer.confirm("Load it?", default=False):
+            raise HarnessError(f"not loading the pickle {source}; rerun with --trust-pickle to import it")
+    target = NB201Oracle.default_path(oracle_dir(oracle_dir_))
+    summary = import_nb201(source, target, budget=budget, progress=console.print, trust_pickle=True)
+    console.print(summary)
+    console.print(f"oracle table: {target}")
+
+
+@data_app.command("info")
+def data_info(oracle_dir_: OracleDirOpt = None) -> None:
+    """Show the imported benchmark tables: metrics, budgets, optima and sources."""
+    from benchmarks.nb201.oracle import NB201Oracle
+
+    path = NB201Oracle.default_path(oracle_dir(oracle_dir_))
+    oracle = NB201Oracle.open(path)
+    table = Table(title=f"NAS-Bench-201 oracle: {path}")
+    for col in ("dataset", "split", "budget", "stat", "optimum"):
+        table.add_column(col)
+    for key in oracle.metrics():
+        table.add_row(key.dataset, key.split, key.budget, key.stat,
+                      f"{oracle.optimum(key.dataset, key.split, key.budget, key.stat):.2f}")
+    console.print(table)
+    for src in oracle.sources:
+        console.print(f"source: {src}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except HarnessError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: rerun the same command to resume unfinished runs")
+        sys.exit(130)

@@ -1,0 +1,63 @@
+"""Progress display: one bar per run (weight steps over all epochs) with the latest epoch's numbers."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class NullProgress:
+    """Used by tests, workers and ``--no-progress``."""
+
+    def start_run(self, label: str, total_steps: int, completed: int = 0) -> None: ...
+
+    def step(self) -> None: ...
+
+    def epoch(self, text: str) -> None: ...
+
+    def end_run(self, status: str) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+    def __enter__(self) -> NullProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class RichProgress(NullProgress):
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start_run(self, label: str, total_steps: int, completed: int = 0) -> None:
+        self.task = self.progress.add_task(label, total=total_steps, completed=completed, info="")
+
+    def step(self) -> None:
+        self.progress.advance(self.task)
+
+    def epoch(self, text: str) -> None:
+        self.progress.update(self.task, info=text)
+
+    def end_run(self, status: str) -> None:
+        task = self.progress.tasks[-1]
+        self.progress.update(self.task, info=f"{status}  {task.fields.get('info', '')}")
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text)

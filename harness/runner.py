@@ -1,0 +1,276 @@
+"""ONE search run: data, space, supernet, method and oracle; per epoch derive, look up, record, checkpoint.
+
+Reproducibility: the seed fixes the supernet initialization (global torch RNG), the architecture
+initialization (the method's own generator) and, with the epoch number, the data order and the
+augmentation of every epoch. So a run resumed from its checkpoint continues exactly as an
+uninterrupted run would (on the CPU; cuDNN may add noise on a GPU).
+
+Order of effects per epoch: train, evaluate, write the epoch to the store (one transaction), then
+replace the checkpoint. A kill between the two leaves a stored epoch newer than the checkpoint; the
+resumed run recomputes it and overwrites the row with identical values.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import benchmarks.registry
+from benchmarks.datasets import BatchStream, ImageData, eval_batches, load, search_split
+from benchmarks.space import one_hot_weights
+from harness.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from harness.errors import HarnessError, RunFailed
+from harness.progress import NullProgress
+from harness.specs import RunSpec
+from methods import registry
+from methods.base import EpochContext, EpochStats, SearchMethod
+from methods.entropy import mean_entropy, normalized_mean_entropy
+from methods.loop import evaluate
+from results.store import Store
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    """Where a run reads its inputs and writes its outputs."""
+
+    store: Store
+    data_root: Path
+    oracle_dir: Path
+    checkpoint_dir: Path
+    device: torch.device
+    progress: NullProgress = NullProgress()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    status: str
+    error: str | None = None
+    final: Mapping[str, Any] | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks the GPU when there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        harness_version = version("nasbench-harness")
+    except PackageNotFoundError:
+        harness_version = "unknown"
+    return {"harness": harness_version, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@lru_cache(maxsize=4)
+def _load_data(dataset: str, root: str, device: str, train_limit: int | None, subset_seed: int) -> ImageData:
+    """Datasets are shared by all runs of a grid in one process."""
+    return load(dataset, Path(root), device=device, train_limit=train_limit, subset_seed=subset_seed)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class SearchRun:
+    """The state of one run between epochs."""
+
+    def __init__(self, spec: RunSpec, env: RunEnvironment) -> None:
+        self.spec, self.env, self.cfg = spec, env, spec.config
+        self.bench = benchmarks.registry.get(spec.benchmark)
+        self.oracle = self.bench.open_oracle(env.oracle_dir)
+        self.space = self.bench.make_space(self.cfg)
+        limit = self.cfg["train_limit"]
+        self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
+                               None if limit is None else int(limit), int(self.cfg["split_seed"]))
+        split = search_split(self.data.train_y, spec.setting, int(self.cfg["split_seed"]))
+        _seed_everything(spec.seed)
+        self.net = self.bench.make_supernet(self.space, self.cfg, self.data.num_classes).to(env.device)
+        self.method: SearchMethod = registry.get(spec.method).create(
+            self.space, self.cfg, torch.Generator().manual_seed(spec.seed), env.device)
+        self.w_opt = torch.optim.SGD(self.net.parameters(), lr=float(self.cfg["lr"]),
+                                     momentum=float(self.cfg["momentum"]),
+                                     weight_decay=float(self.cfg["weight_decay"]))
+        t_max = self.cfg["scheduler_epochs"] or spec.epochs
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=int(t_max),
+                                                                    eta_min=float(self.cfg["lr_min"]))
+        d, bs = self.data, int(self.cfg["batch_size"])
+        self.weight_stream = BatchStream(d.train_x, d.train_y, split.weights_idx, bs, d.mean, d.std,
+                                         augment=True, seed=spec.seed, tag="weights", pad=d.pad)
+        self.arch_stream = BatchStream(d.train_x, d.train_y, split.arch_idx, bs, d.mean, d.std,
+                                       augment=True, seed=spec.seed, tag="arch", pad=d.pad)
+        self.eval_set = self._eval_set(split.arch_idx)
+        self.seconds_total = 0.0
+        self.ckpt_path = checkpoint_path(env.checkpoint_dir, spec.run_id)
+
+    def _eval_set(self, arch_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Held-out images for supernet metrics: the search-valid half (bilevel) or the test split (ERM)."""
+        limit = self.cfg["eval_limit"]
+        if self.spec.setting == "bilevel":
+            x, y = self.data.train_x[arch_idx], self.data.train_y[arch_idx]
+        else:
+            x, y = self.data.test_x, self.data.test_y
+        return (x, y) if limit is None else (x[: int(limit)], y[: int(limit)])
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {"epoch": epoch, "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "method": self.method.state_dict(),
+                "seconds_total": self.seconds_total, "torch_rng": torch.get_rng_state(),
+                "run_id": self.spec.run_id}
+
+    def restore(self, state: Mapping[str, Any]) -> int:
+        self.net.load_state_dict(state["net"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.method.load_state_dict(state["method"])
+        self.seconds_total = float(state["seconds_total"])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["epoch"])
+
+    # -- one epoch -------------------------------------------------------------------------------
+    def train(self, epoch: int, on_step) -> EpochStats:  # noqa: ANN001 - progress callback
+        lr = self.w_opt.param_groups[0]["lr"]
+        ctx = EpochContext(self.net, self.w_opt, self.weight_stream.epoch(epoch), self.arch_stream.epoch(epoch),
+                           epoch, self.spec.epochs, float(self.cfg["grad_clip"]), on_step)
+        stats = self.method.train_epoch(ctx)
+        self.scheduler.step()
+        stats.extra["lr_w"] = lr
+        return stats
+
+    def record(self, epoch: int, stats: EpochStats | None, seconds_train: float) -> dict[str, Any]:
+        """Derive the architecture, look it up, evaluate the supernet and write the epoch."""
+        t0 = time.perf_counter()
+        selection = self.method.derive()
+        rec = self.bench.describe(self.space, selection)
+        budget = str(self.cfg["oracle_budget"])
+        found = self.oracle.lookups(rec.key, budget=budget)
+        (test_ds, test_split), (valid_ds, valid_split) = self.oracle.search_metrics(self.spec.dataset)
+        head = {(lk.dataset, lk.split): lk for lk in found if lk.stat == "mean"}
+        test, valid = head.get((test_ds, test_split)), head.get((valid_ds, valid_split))
+        probs = self.method.probabilities()
+        ops = [g for g in self.space.groups if g.role == "ops"]
+        edges = [g for g in self.space.groups if g.role == "edges"]
+        bs = int(self.cfg["batch_size"])
+        d = self.data
+        cont = evaluate(self.net, self.method.eval_weights(), eval_batches(*self.eval_set, bs, d.mean, d.std))
+        discrete = {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device) for g in self.space.groups}
+        disc = evaluate(self.net, discrete, eval_batches(*self.eval_set, bs, d.mean, d.std))
+        seconds_eval = time.perf_counter() - t0
+        self.seconds_total += seconds_train + seconds_eval
+        extra = dict(self.method.epoch_fields())
+        if stats is not None:
+            extra.update(stats.extra)
+        row = {
+            "arch": rec.arch, "arch_key": str(rec.key), "n_skip": rec.n_skip, "oracle_budget": budget,
+            "test_acc": test.value if test else None, "valid_acc": valid.value if valid else None,
+            "regret_test": test.regret if test else None, "regret_valid": valid.regret if valid else None,
+            "entropy_ops": _mean_rows([probs[g.name] for g in ops]),
+            "entropy_ops_norm": _norm_rows([probs[g.name] for g in ops], [g.mask for g in ops]),
+            "entropy_edges": _mean_rows([probs[g.name] for g in edges]) if edges else None,
+            "train_loss": stats.train_loss if stats else None, "train_acc": stats.train_acc if stats else None,
+            "supernet_valid_loss": cont[0], "supernet_valid_acc": cont[1], "supernet_valid_acc_discrete": disc[1],
+            "lr_w": extra.pop("lr_w", None),
+            "weight_steps": stats.weight_steps if stats else 0, "arch_steps": stats.arch_steps if stats else 0,
+            "seconds_arch": stats.seconds_arch if stats else 0.0,
+            "seconds_weights": stats.seconds_weights if stats else 0.0,
+            "seconds_eval": seconds_eval, "seconds_epoch": seconds_train + seconds_eval,
+            "seconds_total": self.seconds_total,
+            "arch_params": {"raw": {k: v.detach().cpu().tolist() for k, v in self.method.relaxation.params.items()},
+                            "probs": {k: v.cpu().tolist() for k, v in probs.items()}},
+            "extra": extra,
+        }
+        lookup_rows = [{"dataset": lk.dataset, "split": lk.split, "budget": lk.budget, "stat": lk.stat,
+                        "value": lk.value, "optimum": lk.optimum, "regret": lk.regret} for lk in found]
+        self.env.store.write_epoch(self.spec.run_id, epoch, row, lookup_rows, search_seconds=self.seconds_total)
+        return row
+
+
+def _mean_rows(mats: list[torch.Tensor]) -> float:
+    return mean_entropy(torch.cat([m.cpu() for m in mats], dim=0))
+
+
+def _norm_rows(mats: list[torch.Tensor], masks: list[torch.Tensor]) -> float:
+    return normalized_mean_entropy(torch.cat([m.cpu() for m in mats], dim=0), torch.cat(masks, dim=0))
+
+
+def _epoch_summary(epoch: int, row: Mapping[str, Any]) -> str:
+    regret = row.get("regret_test")
+    regret_text = "n/a" if regret is None else f"{regret:.2f}"
+    return f"epoch {epoch}: regret {regret_text}  H {row['entropy_ops']:.3f}  skip {row['n_skip']}"
+
+
+def _try_set_status(store: Store, run_id: str, status: str, error: str) -> None:
+    try:
+        store.set_status(run_id, status, error=error)
+    except HarnessError:
+        pass  # the store itself is what failed; the original error is the one to report
+
+
+def execute(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
+    """Run (or resume) one search to completion; failures are recorded, not raised."""
+    run = SearchRun(spec, env)  # data, oracle and config problems raise here, before anything is stored
+    env.store.upsert_run({
+        "run_id": spec.run_id, "method": spec.method, "benchmark": spec.benchmark, "dataset": spec.dataset,
+        "setting": spec.setting, "seed": spec.seed, "profile": spec.profile,
+        "config": json.dumps(spec.config, sort_keys=True), "config_hash": spec.config_hash,
+        "status": "running", "error": None, "epochs_planned": spec.epochs,
+        "versions": json.dumps(versions()), "host": socket.gethostname(), "device": describe_device(env.device),
+    })
+    state = load_checkpoint(run.ckpt_path)
+    steps_per_epoch = min(len(run.weight_stream), len(run.arch_stream))
+    progress = env.progress
+    last_row: Mapping[str, Any] | None = None
+    try:
+        if state is not None:
+            start = run.restore(state) + 1
+            env.store.delete_epochs_after(spec.run_id, start - 1)
+        else:
+            last_row = run.record(0, None, 0.0)
+            save_checkpoint(run.ckpt_path, run.state(0))
+            start = 1
+        progress.start_run(spec.label, spec.epochs * steps_per_epoch, (start - 1) * steps_per_epoch)
+        for epoch in range(start, spec.epochs + 1):
+            t0 = time.perf_counter()
+            stats = run.train(epoch, progress.step)
+            last_row = run.record(epoch, stats, time.perf_counter() - t0)
+            save_checkpoint(run.ckpt_path, run.state(epoch))
+            progress.epoch(_epoch_summary(epoch, last_row))
+    except RunFailed as exc:
+        env.store.set_status(spec.run_id, "failed", error=str(exc))
+        progress.end_run("failed")
+        return RunOutcome(spec.run_id, "failed", str(exc))
+    except KeyboardInterrupt:
+        env.store.set_status(spec.run_id, "interrupted", error="interrupted by the user; rerun to resume")
+        raise
+    except HarnessError as exc:  # e.g. a full disk while checkpointing: resumable once fixed
+        _try_set_status(env.store, spec.run_id, "interrupted", str(exc))
+        raise
+    env.store.set_status(spec.run_id, "finished")
+    remove_checkpoint(run.ckpt_path)
+    progress.end_run("finished")
+    return RunOutcome(spec.run_id, "finished", final=last_row)

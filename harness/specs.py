@@ -1,0 +1,131 @@
+"""Run specifications, named profiles and the paper presets.
+
+A run's configuration is resolved in layers, later layers winning:
+benchmark preset (the paper's weight-training settings) < method defaults (the method paper's values)
+< method overrides the paper states for that benchmark < profile (``paper`` changes nothing, ``quick``
+shrinks everything to CPU size) < the user's ``--set key=value`` overrides.
+The run id hashes the method, benchmark, dataset, setting, seed and the resolved config, so the same
+request always maps to the same run and a changed value is a new run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import benchmarks.registry
+from harness.errors import ConfigError
+from methods import registry
+
+#: Weight-training settings per benchmark (NB201: GAEA P0 C.3 / spec 1.6.5).
+BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
+    "nb201": {
+        "batch_size": 64,
+        "lr": 0.025,
+        "lr_min": 0.001,
+        "momentum": 0.9,
+        "weight_decay": 3e-4,
+        "grad_clip": 5.0,
+        "C": 16,
+        "N": 5,
+        "scheduler_epochs": None,  # None: anneal over the run's own epochs
+        "split_seed": 0,
+        "train_limit": None,
+        "eval_limit": None,
+        "oracle_budget": "hp200",
+    },
+}
+
+#: Profiles: ``paper`` keeps the presets; ``quick`` is sized for a CPU in minutes.
+PROFILES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "quick": {"C": 8, "N": 1, "epochs": 3, "train_limit": 2000, "eval_limit": 500},
+}
+
+def _check_name(kind: str, value: str, valid: Mapping[str, Any] | tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"unknown {kind} {value!r}; valid {kind}s: {', '.join(valid)}")
+
+
+def resolve_config(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """The full configuration of a run (see the module docstring for the layers)."""
+    entry = registry.get(method)
+    _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
+    _check_name("profile", profile, PROFILES)
+    config: dict[str, Any] = {}
+    config.update(BENCHMARK_PRESETS[benchmark])
+    config.update(entry.defaults)
+    config.update(entry.per_benchmark.get(benchmark, {}))
+    config.update(PROFILES[profile])
+    for key, value in (overrides or {}).items():
+        if key not in config:
+            raise ConfigError(
+                f"unknown setting {key!r} for {method} on {benchmark}; valid: {', '.join(sorted(config))}")
+        config[key] = value
+    if config["scheduler_epochs"] is not None and int(config["scheduler_epochs"]) < int(config["epochs"]):
+        raise ConfigError(
+            f"scheduler_epochs={config['scheduler_epochs']} is shorter than epochs={config['epochs']}; "
+            "use a value >= epochs or leave it unset"
+        )
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with a JSON value where it parses (numbers, true/false/null, lists), else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"bad --set {text!r}; write key=value, e.g. --set epochs=10")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One search run: method x benchmark x dataset x setting x seed under a resolved config."""
+
+    method: str
+    benchmark: str
+    dataset: str
+    setting: str
+    seed: int
+    profile: str
+    config: Mapping[str, Any] = field(hash=False)
+
+    @classmethod
+    def create(cls, method: str, benchmark: str, dataset: str, setting: str, seed: int, profile: str,
+               overrides: Mapping[str, Any] | None = None) -> RunSpec:
+        entry = registry.get(method)
+        _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
+        _check_name("dataset", dataset, benchmarks.registry.get(benchmark).datasets)
+        if setting not in entry.settings:
+            raise ConfigError(f"{method} has no setting {setting!r}; it supports {', '.join(entry.settings)}")
+        config = resolve_config(method, benchmark, profile, overrides)
+        return cls(method, benchmark, dataset, setting, int(seed), profile, config)
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(_canonical(self.config).encode()).hexdigest()
+
+    @property
+    def run_id(self) -> str:
+        ident = {"method": self.method, "benchmark": self.benchmark, "dataset": self.dataset,
+                 "setting": self.setting, "seed": self.seed, "config": self.config}
+        return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:16]
+
+    @property
+    def epochs(self) -> int:
+        return int(self.config["epochs"])
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}/{self.setting} {self.benchmark}:{self.dataset} seed {self.seed}"
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

@@ -1,0 +1,277 @@
+"""The results store: SQLAlchemy Core over SQLite by default, any SQLAlchemy URL for clusters.
+
+Tables (documented in the README):
+- ``runs``: one row per RunSpec (its id is the hash of the spec), with the resolved config, status,
+  versions, host and device.
+- ``epochs``: one row per run and search epoch (epoch 0 = before any update): derived architecture,
+  oracle accuracy and regret of the run's own dataset, entropies, supernet metrics, timings.
+- ``lookups``: every oracle value of a derived architecture (each dataset, split, budget), the
+  transfer results; each row carries its training budget.
+- ``meta``: the schema version.
+
+Writes are idempotent (an epoch is replaced, never duplicated) and an epoch's row and its lookups are
+written in one transaction, so an epoch is either fully recorded or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from harness.errors import StoreError
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "finished", "failed", "interrupted")
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("method", sa.String(64), nullable=False),
+    sa.Column("benchmark", sa.String(32), nullable=False),
+    sa.Column("dataset", sa.String(32), nullable=False),
+    sa.Column("setting", sa.String(16), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("profile", sa.String(32), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("epochs_planned", sa.Integer, nullable=False),
+    sa.Column("epochs_done", sa.Integer, nullable=False, default=0),
+    sa.Column("search_seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("versions", sa.Text),
+    sa.Column("host", sa.String(255)),
+    sa.Column("device", sa.String(255)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+#: Per-epoch columns besides the keys; floats unless listed in ``_EPOCH_TEXT`` / ``_EPOCH_INT``.
+EPOCH_FIELDS = (
+    "arch", "arch_key", "n_skip", "oracle_budget",
+    "test_acc", "valid_acc", "regret_test", "regret_valid",
+    "entropy_ops", "entropy_ops_norm", "entropy_edges",
+    "train_loss", "train_acc", "supernet_valid_loss", "supernet_valid_acc", "supernet_valid_acc_discrete",
+    "lr_w", "weight_steps", "arch_steps",
+    "seconds_arch", "seconds_weights", "seconds_eval", "seconds_epoch", "seconds_total",
+    "arch_params", "extra",
+)
+_EPOCH_TEXT = {"arch", "arch_key", "oracle_budget", "arch_params", "extra"}
+_EPOCH_INT = {"n_skip", "weight_steps", "arch_steps"}
+
+epochs = sa.Table(
+    "epochs", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    *(
+        sa.Column(name, sa.Text if name in _EPOCH_TEXT else sa.Integer if name in _EPOCH_INT else sa.Float)
+        for name in EPOCH_FIELDS
+    ),
+    sa.Column("written_at", sa.String(32), nullable=False),
+)
+
+lookups = sa.Table(
+    "lookups", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("dataset", sa.String(32), primary_key=True),
+    sa.Column("split", sa.String(16), primary_key=True),
+    sa.Column("budget", sa.String(16), primary_key=True),
+    sa.Column("stat", sa.String(16), primary_key=True),
+    sa.Column("value", sa.Float),
+    sa.Column("optimum", sa.Float),
+    sa.Column("regret", sa.Float),
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def store_url(location: str | Path) -> str:
+    """A SQLAlchemy URL from ``--store``: a URL as given, anything else a SQLite file path."""
+    text = str(location)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _clean(value: Any) -> Any:
+    """NaN/inf become NULL: SQL has no NaN and the readers turn NULL back into NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Store:
+    """Open (and create if needed) a results store at ``location``."""
+
+    def __init__(self, location: str | Path, create: bool = True) -> None:
+        self.url = store_url(location)
+        self.location = str(location)
+        if self.url.startswith("sqlite:///"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            if not path.exists() and not create:
+                raise StoreError(f"no results store at {path}; run `harness run ... --store {location}` first")
+            if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
+                raise StoreError(f"{path} is not a results store (not a SQLite file); pass another --store path")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(self.url, connect_args=_connect_args(self.url))
+            if create:
+                metadata.create_all(self.engine)
+            self._check_schema(create)
+        except (DatabaseError, OperationalError, sqlite3.DatabaseError) as exc:
+            raise StoreError(f"cannot open results store {location}: {_first_line(exc)}") from None
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None for server stores."""
+        return Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None
+
+    def _check_schema(self, create: bool) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            if row is None:
+                if not create:
+                    raise StoreError(f"{self.location} is not a results store (no schema version)")
+                conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {self.location} has schema version {row[0]}, newer than this harness "
+                    f"({SCHEMA_VERSION}); upgrade nasbench-harness to read it"
+                )
+
+    # -- writes -----------------------------------------------------------------------------------
+    def _write(self, fn) -> None:  # noqa: ANN001 - a callable taking the connection
+        try:
+            with self.engine.begin() as conn:
+                fn(conn)
+        except OperationalError as exc:
+            raise StoreError(f"cannot write to results store {self.location}: {_first_line(exc)}") from None
+
+    def upsert_run(self, row: Mapping[str, Any]) -> None:
+        """Insert a run, or refresh its mutable fields if it exists (created_at is kept)."""
+        values = {k: _clean(v) for k, v in row.items()}
+        values["updated_at"] = now()
+
+        def fn(conn: sa.Connection) -> None:
+            existing = conn.execute(sa.select(runs.c.created_at).where(runs.c.run_id == values["run_id"])).first()
+            if existing is None:
+                conn.execute(sa.insert(runs).values(created_at=values.get("created_at") or now(), **{
+                    k: v for k, v in values.items() if k != "created_at"}))
+            else:
+                upd = {k: v for k, v in values.items() if k not in ("run_id", "created_at")}
+                conn.execute(sa.update(runs).where(runs.c.run_id == values["run_id"]).values(**upd))
+
+        self._write(fn)
+
+    def set_status(self, run_id: str, status: str, error: str | None = None, **fields: Any) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        self._write(lambda conn: conn.execute(
+            sa.update(runs).where(runs.c.run_id == run_id).values(
+                status=status, error=error, updated_at=now(), **{k: _clean(v) for k, v in fields.items()})
+        ))
+
+    def write_epoch(self, run_id: str, epoch: int, row: Mapping[str, Any],
+                    lookup_rows: Iterable[Mapping[str, Any]] = (), search_seconds: float | None = None) -> None:
+        """Record one epoch (row + lookups) and advance the run's progress, all in one transaction."""
+        unknown = set(row) - set(EPOCH_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown epoch fields: {sorted(unknown)}")
+        values = {k: _clean(_jsonable(k, v)) for k, v in row.items()}
+        lk = [{"run_id": run_id, "epoch": epoch, **{k: _clean(v) for k, v in r.items()}} for r in lookup_rows]
+
+        def fn(conn: sa.Connection) -> None:
+            conn.execute(sa.delete(lookups).where((lookups.c.run_id == run_id) & (lookups.c.epoch == epoch)))
+            conn.execute(sa.delete(epochs).where((epochs.c.run_id == run_id) & (epochs.c.epoch == epoch)))
+            conn.execute(sa.insert(epochs).values(run_id=run_id, epoch=epoch, written_at=now(), **values))
+            if lk:
+                conn.execute(sa.insert(lookups), lk)
+            progress: dict[str, Any] = {"epochs_done": epoch, "updated_at": now()}
+            if search_seconds is not None:
+                progress["search_seconds"] = search_seconds
+            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**progress))
+
+        self._write(fn)
+
+    def delete_epochs_after(self, run_id: str, epoch: int) -> None:
+        """Drop epochs a resumed run will recompute (written after its last checkpoint)."""
+        def fn(conn: sa.Connection) -> None:
+            conn.execute(sa.delete(lookups).where((lookups.c.run_id == run_id) & (lookups.c.epoch > epoch)))
+            conn.execute(sa.delete(epochs).where((epochs.c.run_id == run_id) & (epochs.c.epoch > epoch)))
+
+        self._write(fn)
+
+    # -- reads ------------------------------------------------------------------------------------
+    def run_status(self, run_ids: Sequence[str]) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.run_id, runs.c.status).where(runs.c.run_id.in_(list(run_ids))))
+            return {r.run_id: r.status for r in rows}
+
+    def runs_df(self) -> pd.DataFrame:
+        """All runs; ``config`` and ``versions`` decoded from JSON."""
+        df = self._read(sa.select(runs).order_by(runs.c.created_at, runs.c.run_id))
+        for col in ("config", "versions"):
+            df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) else {})
+        return df
+
+    def epochs_df(self, run_ids: Sequence[str] | None = None, with_runs: bool = True) -> pd.DataFrame:
+        """Per-epoch rows, joined with the run's identifying columns unless ``with_runs`` is False."""
+        cols = [epochs] if not with_runs else [
+            epochs, runs.c.method, runs.c.benchmark, runs.c.dataset, runs.c.setting, runs.c.seed, runs.c.profile,
+            runs.c.status]
+        q = sa.select(*cols)
+        if with_runs:
+            q = q.select_from(epochs.join(runs, epochs.c.run_id == runs.c.run_id))
+        if run_ids is not None:
+            q = q.where(epochs.c.run_id.in_(list(run_ids)))
+        df = self._read(q.order_by(epochs.c.run_id, epochs.c.epoch))
+        for col in ("arch_params", "extra"):
+            df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) else {})
+        return df
+
+    def lookups_df(self, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        q = sa.select(lookups)
+        if run_ids is not None:
+            q = q.where(lookups.c.run_id.in_(list(run_ids)))
+        return self._read(q.order_by(lookups.c.run_id, lookups.c.epoch, lookups.c.dataset, lookups.c.split))
+
+    def _read(self, query: sa.Select) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if key in ("arch_params", "extra") else value
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    return {"timeout": 60} if url.startswith("sqlite") else {}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0]

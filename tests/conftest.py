@@ -1,0 +1,25 @@
+"""Shared test fixtures: paths to the real benchmark data beside the project (never copied into it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    """Same thread count in every test, so CPU kernels reduce in the same order."""
+    torch.set_num_threads(1)
+    yield
+
+
+def shared_file(name: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real benchmark data {path} not present")
+    return path

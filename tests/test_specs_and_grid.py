@@ -1,0 +1,66 @@
+import pytest
+
+from harness.errors import ConfigError
+from harness.grid import expand, parse_datasets, parse_settings
+from harness.specs import RunSpec, parse_override, resolve_config
+from methods.registry import REGISTRY, resolve_methods
+
+
+def test_paper_presets_follow_the_spec():
+    gaea = resolve_config("gaea-darts", "nb201", "paper")
+    # spec 1.6.5 and 1.4: batch 64, SGD 0.025 cosine to 0.001, momentum 0.9, wd 3e-4, clip 5, C=16, N=5
+    assert {k: gaea[k] for k in ("batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "C", "N")} == {
+        "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "momentum": 0.9, "weight_decay": 3e-4, "grad_clip": 5.0,
+        "C": 16, "N": 5}
+    assert gaea["epochs"] == 25 and gaea["arch_lr"] == 0.1 and gaea["exclude_none"] is True
+    assert gaea["eg_floor"] == 0.0 and gaea["scheduler_epochs"] is None
+    darts = resolve_config("darts", "nb201", "paper")
+    assert darts["epochs"] == 50 and darts["arch_lr"] == 3e-4 and darts["arch_betas"] == [0.5, 0.999]
+    quick = resolve_config("darts", "nb201", "quick")
+    assert quick["C"] == 8 and quick["N"] == 1 and quick["epochs"] == 3
+
+
+def test_overrides_and_their_errors():
+    cfg = resolve_config("gaea-darts", "nb201", "quick", {"epochs": 5, "eg_floor": 1e-5})
+    assert cfg["epochs"] == 5 and cfg["eg_floor"] == 1e-5
+    with pytest.raises(ConfigError, match="unknown setting 'epoch'"):
+        resolve_config("gaea-darts", "nb201", "quick", {"epoch": 5})
+    with pytest.raises(ConfigError, match="scheduler_epochs"):
+        resolve_config("gaea-darts", "nb201", "paper", {"scheduler_epochs": 10})
+    assert parse_override("epochs=7") == ("epochs", 7)
+    assert parse_override("oracle_budget=hp12") == ("oracle_budget", "hp12")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("epochs")
+
+
+def test_run_id_is_stable_and_depends_on_the_config():
+    a = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
+    b = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
+    c = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"epochs": 4})
+    d = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 1, "quick")
+    assert a.run_id == b.run_id and len({a.run_id, c.run_id, d.run_id}) == 3
+
+
+def test_method_names_families_and_unknowns():
+    assert resolve_methods("all") == list(REGISTRY)
+    assert resolve_methods("gaea") == ["gaea-darts"]
+    assert resolve_methods("darts") == ["darts"]  # an exact name wins over the family of the same name
+    assert resolve_methods("gaea-darts, darts") == ["darts", "gaea-darts"]
+    with pytest.raises(ConfigError, match="unknown method 'dartz'; valid methods: darts, gaea-darts"):
+        resolve_methods("dartz")
+
+
+def test_grid_expansion():
+    specs = expand(["darts", "gaea-darts"], "nb201", ["cifar10"], parse_settings("default"), [0, 1], "quick")
+    assert [(s.method, s.setting, s.seed) for s in specs] == [
+        ("darts", "bilevel", 0), ("darts", "bilevel", 1), ("gaea-darts", "erm", 0), ("gaea-darts", "erm", 1)]
+    both = expand(["darts"], "nb201", parse_datasets("all", "nb201"), parse_settings("both"), [0], "paper")
+    assert len(both) == 3 * 2
+    with pytest.raises(ConfigError, match="unknown dataset 'mnist'"):
+        parse_datasets("mnist", "nb201")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        parse_settings("single")
+    with pytest.raises(ConfigError, match="unknown benchmark"):
+        parse_datasets("cifar10", "nb999")
+    with pytest.raises(ConfigError, match="unknown profile"):
+        RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "fast")
