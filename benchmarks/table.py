@@ -131,8 +131,10 @@ def _data_chunks(infos: list[BlockInfo], arrays: list[np.ndarray]) -> Iterable[m
 def _atomic_write(path: Path, chunks: Iterable[memoryview | bytes]) -> None:
     """Temp file next to ``path``, fsync, rename over it: readers see the old or the new file only."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp would leave 0o600
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)

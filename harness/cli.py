@@ -23,7 +23,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets and benchmark tables: download, import, inspect.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+# piped output (logs, CI) gets wide lines instead of rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 StoreOpt = Annotated[str, typer.Option("--store", help="Results store: a SQLite file path or a SQLAlchemy URL.")]
 OracleDirOpt = Annotated[
@@ -133,19 +134,25 @@ def run(
     _print_final(st, [s.run_id for s in specs])
 
 
-def _print_final(store, run_ids: list[str]) -> None:  # noqa: ANN001 - results.store.Store
+def _print_final(store, run_ids: list[str], verbose: bool = False) -> None:  # noqa: ANN001 - a Store
     from results.summary import final_rows
 
     df = final_rows(store, run_ids)
-    table = Table(title="Final epoch per run")
-    for col in ("run", "method", "setting", "dataset", "seed", "status", "epoch", "arch", "test acc",
-                "regret", "entropy", "skip", "seconds"):
+    table = Table(title="Last recorded epoch per run (test accuracy and regret in %, from the oracle)")
+    cols = ("method", "setting", "dataset", "seed", "status", "epoch", "test acc", "regret", "entropy", "skip", "s")
+    for col in (("run", *cols) if verbose else cols):
         table.add_column(col)
     for r in df.itertuples():
-        table.add_row(r.run_id, r.method, r.setting, r.dataset, str(r.seed), r.status, _fmt(r.epoch, "d"),
-                      r.arch or "", _fmt(r.test_acc), _fmt(r.regret_test), _fmt(r.entropy_ops, ".3f"),
-                      _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f"))
+        cells = [r.method, r.setting, r.dataset, str(r.seed), r.status, _fmt(r.epoch, "d"), _fmt(r.test_acc),
+                 _fmt(r.regret_test), _fmt(r.entropy_ops, ".3f"), _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f")]
+        table.add_row(*([r.run_id, *cells] if verbose else cells))
     console.print(table)
+    if verbose:
+        for r in df.itertuples():
+            console.print(f"{r.run_id}  {r.arch or '-'}", highlight=False)
+    failed = df[df["status"] == "failed"]
+    for r in failed.itertuples():
+        console.print(f"[red]failed[/red] {r.method} {r.dataset} seed {r.seed}: {r.error}")
 
 
 def _fmt(value: object, spec: str = ".2f") -> str:
@@ -163,12 +170,12 @@ def methods(
                                           "the documented choices where the papers are ambiguous.")] = False,
 ) -> None:
     """List the search methods: paper, relaxation, update rule and default setting."""
-    from methods.registry import REGISTRY, families
+    from methods.registry import families, registry
 
     table = Table(title="Search methods", show_lines=verbose)
     for col in ("name", "method", "relaxation", "update rule", "setting", "paper"):
         table.add_column(col, overflow="fold")
-    for e in REGISTRY.values():
+    for e in registry().values():
         table.add_row(e.name, e.title, e.relaxation, e.update_rule, e.default_setting, e.paper)
         if verbose:
             preset = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
@@ -181,7 +188,10 @@ def methods(
 
 
 @app.command()
-def status(store: StoreOpt = "results.db") -> None:
+def status(
+    store: StoreOpt = "results.db",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show run ids and architectures.")] = False,
+) -> None:
     """What the store holds: every run, its status, progress and final numbers."""
     from results.store import Store
 
@@ -192,7 +202,7 @@ def status(store: StoreOpt = "results.db") -> None:
         return
     counts = runs["status"].value_counts().to_dict()
     console.print(f"{store}: {len(runs)} runs (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
-    _print_final(st, list(runs["run_id"]))
+    _print_final(st, list(runs["run_id"]), verbose)
 
 
 @data_app.command("download")
@@ -201,9 +211,9 @@ def data_download(
     data_root: DataRootOpt = None,
 ) -> None:
     """Download a dataset from its official URL and verify the official md5."""
-    from benchmarks.datasets import download, resolve_data_root
-
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from benchmarks.datasets import download, resolve_data_root
 
     root = resolve_data_root(data_root)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console) as bar:
@@ -225,7 +235,6 @@ def data_import(
 ) -> None:
     """Import a benchmark file into the compact table the oracle memory-maps."""
     from benchmarks.nb201.importers import import_nb201, needs_pickle
-
     from benchmarks.nb201.oracle import NB201Oracle
 
     if benchmark != "nb201":
@@ -237,7 +246,7 @@ def data_import(
             raise HarnessError(f"not loading the pickle {source}; rerun with --trust-pickle to import it")
     target = NB201Oracle.default_path(oracle_dir(oracle_dir_))
     summary = import_nb201(source, target, budget=budget, progress=console.print, trust_pickle=True)
-    console.print(summary)
+    console.print(str(summary))
     console.print(f"oracle table: {target}")
 
 
@@ -256,7 +265,9 @@ def data_info(oracle_dir_: OracleDirOpt = None) -> None:
                       f"{oracle.optimum(key.dataset, key.split, key.budget, key.stat):.2f}")
     console.print(table)
     for src in oracle.sources:
-        console.print(f"source: {src}")
+        what = ", ".join([*src.get("metrics", []), *(f"curve {c}" for c in src.get("curves", []))])
+        console.print(f"source: {src['source']} ({src['importer']}, {src['release']}, sha256 "
+                      f"{src['sha256'][:12]}, imported {src['date']}): {what}")
 
 
 def main() -> None:

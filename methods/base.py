@@ -122,3 +122,32 @@ class SearchMethod:
         self.arch_optimizer.load_state_dict(state["arch_optimizer"])
         self.generator.set_state(state["generator"])
         self.arch_steps_total = int(state["arch_steps_total"])
+
+
+SETTINGS = ("bilevel", "erm")
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A registry row: a method module lists its entries in a module-level ``ENTRIES`` tuple."""
+
+    name: str
+    cls: type[SearchMethod]
+    families: tuple[str, ...]
+    title: str
+    paper: str
+    relaxation: str
+    update_rule: str
+    default_setting: str
+    defaults: Mapping[str, Any]
+    settings: tuple[str, ...] = SETTINGS
+    #: benchmark name -> overrides of ``defaults`` that the paper states for that benchmark
+    per_benchmark: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: documented choices: option -> "paper value (default) | alternative (source)"
+    choices: Mapping[str, str] = field(default_factory=dict)
+    #: position in listings (papers' order); ties broken by name
+    order: int = 100
+
+    def create(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
+               device: torch.device | str = "cpu") -> SearchMethod:
+        return self.cls(space, config, generator, device)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from methods.base import SearchMethod
+from methods.base import MethodEntry, SearchMethod
 from methods.relaxations import Relaxation, SoftmaxLogits
 
 
@@ -23,3 +23,25 @@ class Darts(SearchMethod):
             betas=tuple(self.config["arch_betas"]),
             weight_decay=float(self.config["arch_weight_decay"]),
         )
+
+
+DARTS_ARCH_ADAM = {"arch_lr": 3e-4, "arch_betas": (0.5, 0.999), "arch_weight_decay": 1e-3, "arch_init_scale": 1e-3}
+
+ENTRIES = (
+    MethodEntry(
+        name="darts",
+        cls=Darts,
+        families=("darts",),
+        title="DARTS (first order)",
+        paper="Liu, Simonyan, Yang. DARTS: Differentiable Architecture Search. ICLR 2019",
+        relaxation="softmax(alpha) mixture per decision",
+        update_rule="alpha <- Adam(grad_alpha L_arch(w, alpha)); w <- SGD(grad_w L_train)",
+        default_setting="bilevel",
+        defaults={**DARTS_ARCH_ADAM, "epochs": 50, "warmup_epochs": 0, "exclude_none": False},
+        per_benchmark={"nb201": {"exclude_none": True}},
+        choices={
+            "exclude_none": "True on NB201 as GAEA ran its DARTS baseline (P0 C.3) | False: full 15,625 cells",
+        },
+        order=10,
+    ),
+)

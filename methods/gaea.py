@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from methods.base import SearchMethod
+from methods.base import MethodEntry, SearchMethod
 from methods.eg import ExponentiatedGradient
 from methods.relaxations import Relaxation, Simplex
 
@@ -24,3 +24,25 @@ class GaeaDarts(SearchMethod):
         return ExponentiatedGradient(
             self.relaxation.parameters(), lr=float(self.config["arch_lr"]), floor=float(self.config["eg_floor"])
         )
+
+
+ENTRIES = (
+    MethodEntry(
+        name="gaea-darts",
+        cls=GaeaDarts,
+        families=("gaea", "darts"),
+        title="GAEA DARTS (first order)",
+        paper="Li, Khodak, Balcan, Talwalkar. Geometry-Aware Gradient Algorithms for NAS. ICLR 2021",
+        relaxation="theta on the per-decision simplex (no softmax)",
+        update_rule="theta <- normalize(theta * exp(-0.1 grad_theta L_arch(w, theta))); w <- SGD(grad_w L_train)",
+        default_setting="erm",
+        defaults={"arch_lr": 0.1, "eg_floor": 0.0, "epochs": 25, "warmup_epochs": 0, "exclude_none": False},
+        per_benchmark={"nb201": {"exclude_none": True}},
+        choices={
+            "eg_floor": "0 (paper Eq. 8) | 1e-5 (released code clamps, then renormalizes)",
+            "scheduler_epochs": "= epochs (paper: 'cosine') | 50 (released NB201 command: cosine over 50, search 25)",
+            "exclude_none": "True on NB201 (P0 C.3) | False",
+        },
+        order=20,
+    ),
+)

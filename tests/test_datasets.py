@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.dataset_fixtures import make_evil_tarball, make_tarball, write_cifar10, write_cifar100, write_imagenet16
 
 from benchmarks import datasets
 from harness.errors import ConfigError, DataError
+from tests.dataset_fixtures import make_evil_tarball, make_tarball, write_cifar10, write_cifar100, write_imagenet16
 
 SHARED_DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
 CANONICAL_CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)

@@ -31,7 +31,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.nb201.oracle import BUDGET_EPOCHS, BUDGETS, DATASETS, SPLITS, MetricKey, OracleUpdate, write_update
+from benchmarks.nb201.oracle import (
+    BUDGET_EPOCHS,
+    BUDGETS,
+    DATASETS,
+    SPLITS,
+    MetricKey,
+    OracleUpdate,
+    write_update,
+)
 from benchmarks.nb201.space import N_ARCHS, all_arch_strings
 from harness.errors import OracleError
 
@@ -70,8 +78,9 @@ class ImportSummary:
 
     def __str__(self) -> str:
         budgets = sorted({k.budget for k in (*self.metrics, *self.curves)})
-        return (f"imported {self.source} ({self.release}) into {self.oracle_path}: {len(self.metrics)} metrics, "
-                f"{len(self.curves)} curves, {self.n_archs} archs, budgets {', '.join(budgets) or 'none'}")
+        return (f"imported {self.source} ({self.release}) into {self.oracle_path}: "
+                f"{len(self.metrics)} metrics, {len(self.curves)} curves, {self.n_archs} archs, "
+                f"budgets {', '.join(budgets) or 'none'}")
 
 
 class _Reporter:
@@ -99,7 +108,7 @@ def import_nb201(source_path: str | os.PathLike[str], oracle_path: str | os.Path
                  trust_pickle: bool = False) -> ImportSummary:
     """Import whatever ``source_path`` is (CSV table, curves CSV, .pth, NATS archive) into the oracle."""
     path = _existing(source_path)
-    if path.is_dir() or path.name.endswith(".pbz2"):
+    if _is_nats(path):
         return import_nats(path, oracle_path, budget, progress, trust_pickle)
     if path.suffix == ".pth":
         return import_pth(path, oracle_path, budget, progress, trust_pickle)
@@ -109,6 +118,16 @@ def import_nb201(source_path: str | os.PathLike[str], oracle_path: str | os.Path
         return import_csv_table(path, oracle_path, budget, progress)
     raise OracleError(f"{path}: unknown NAS-Bench-201 source; expected a .csv export, a NAS-Bench-201 .pth "
                       "or a NATS-tss archive (directory or .pickle.pbz2)")
+
+
+def needs_pickle(source_path: str | os.PathLike[str]) -> bool:
+    """Whether importing ``source_path`` unpickles it (a .pth or NATS archive), so needs --trust-pickle."""
+    path = Path(source_path)
+    return _is_nats(path) or path.suffix == ".pth"
+
+
+def _is_nats(path: Path) -> bool:
+    return path.is_dir() or path.name.endswith(".pbz2")
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -151,7 +170,7 @@ def _arch_strings() -> np.ndarray:
 
 
 def _commit(path: Path, oracle_path: str | os.PathLike[str], update: OracleUpdate, importer: str,
-            digest: str, release: str, note: str, say: _Reporter) -> ImportSummary:
+            digest: str, release: str, note: str) -> ImportSummary:
     """Record provenance, merge the update into the oracle and summarise it."""
     update.source = {
         "importer": importer, "source": path.name, "sha256": digest, "release": release, "note": note,
@@ -163,10 +182,8 @@ def _commit(path: Path, oracle_path: str | os.PathLike[str], update: OracleUpdat
         covered |= ~np.isnan(column)
     for dense in update.curves.values():
         covered |= ~np.isnan(dense).all(axis=1)
-    summary = ImportSummary(Path(oracle_path), path.name, importer, release, tuple(sorted(update.values)),
-                            tuple(sorted(update.curves)), int(covered.sum()), digest)
-    say.info(str(summary))
-    return summary
+    return ImportSummary(Path(oracle_path), path.name, importer, release, tuple(sorted(update.values)),
+                         tuple(sorted(update.curves)), int(covered.sum()), digest)
 
 
 # -- CSV exports -----------------------------------------------------------------------------------
@@ -175,6 +192,7 @@ def import_csv_table(source_path: str | os.PathLike[str], oracle_path: str | os.
     """Per-arch CSV (``index, arch_str, <dataset>_<split>...``, all 15,625 cells, means in percent)."""
     path = _existing(source_path)
     budget = _budget_for(path, budget)
+    _Reporter(progress).info(f"reading {path.name} as {budget} means")
     frame = _read_csv(path)
     columns = _metric_columns(path, frame, {"index", "arch_str"})
     index = _int_column(path, frame, "index", N_ARCHS)
@@ -188,7 +206,7 @@ def import_csv_table(source_path: str | os.PathLike[str], oracle_path: str | os.
         values[index] = _accuracies(path, frame, column)
         update.values[MetricKey(dataset, split, budget)] = values
     return _commit(path, oracle_path, update, "csv-table", _sha256(path), "csv",
-                   "per-arch CSV export, mean over the benchmark's seeds", _Reporter(progress))
+                   "per-arch CSV export, mean over the benchmark's seeds")
 
 
 def import_csv_curves(source_path: str | os.PathLike[str], oracle_path: str | os.PathLike[str],
@@ -197,6 +215,7 @@ def import_csv_curves(source_path: str | os.PathLike[str], oracle_path: str | os
     path = _existing(source_path)
     budget = _budget_for(path, budget)
     epochs = BUDGET_EPOCHS[budget]
+    _Reporter(progress).info(f"reading {path.name} as {budget} curves ({epochs} epochs)")
     frame = _read_csv(path)
     columns = _metric_columns(path, frame, {"index", "arch_str", "epoch"})
     index = _int_column(path, frame, "index", N_ARCHS)
@@ -210,7 +229,7 @@ def import_csv_curves(source_path: str | os.PathLike[str], oracle_path: str | os
         dense[index, epoch] = _accuracies(path, frame, column)
         update.curves[MetricKey(dataset, split, budget)] = dense
     return _commit(path, oracle_path, update, "csv-curves", _sha256(path), "csv",
-                   "per-epoch curves CSV export, mean over the benchmark's seeds", _Reporter(progress))
+                   "per-epoch curves CSV export, mean over the benchmark's seeds")
 
 
 def _csv_columns(path: Path) -> list[str]:
@@ -223,7 +242,7 @@ def _csv_columns(path: Path) -> list[str]:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, dtype={"arch_str": str})
+        return pd.read_csv(path, dtype={"arch_str": str}, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise OracleError(f"{path}: not a readable CSV ({_reason(e)}); re-export or re-download it") from None
 
@@ -240,8 +259,8 @@ def _metric_columns(path: Path, frame: pd.DataFrame, keys: set[str]) -> dict[str
             continue
         dataset, _, split = str(column).rpartition("_")
         if dataset not in DATASETS or split not in SPLITS:
-            raise OracleError(f"{path}: unexpected column {column!r}; metric columns are <dataset>_<split> with "
-                              f"dataset in {', '.join(DATASETS)} and split in {', '.join(SPLITS)}")
+            raise OracleError(f"{path}: unexpected column {column!r}; metric columns are <dataset>_<split> "
+                              f"with dataset in {', '.join(DATASETS)} and split in {', '.join(SPLITS)}")
         found[str(column)] = (dataset, split)
     if not found:
         raise OracleError(f"{path}: no <dataset>_<split> accuracy columns; give an accuracy export")
@@ -253,9 +272,14 @@ def _int_column(path: Path, frame: pd.DataFrame, column: str, stop: int) -> np.n
     bad = np.isnan(values) | (values != np.round(values)) | (values < 0) | (values >= stop)
     if bad.any():
         row = int(np.argmax(bad))
-        raise OracleError(f"{path}: row {row + 2}: {column} {frame[column].iloc[row]!r} is not an integer in "
+        raise OracleError(f"{path}: row {row + 2}: {column} {_cell(frame, column, row)} is not an integer in "
                           f"0..{stop - 1}; check the file (and --budget for epochs)")
     return values.astype(np.int64)
+
+
+def _cell(frame: pd.DataFrame, column: str, row: int) -> str:
+    value = frame[column].iloc[row]
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _check_arch_strings(path: Path, frame: pd.DataFrame, index: np.ndarray) -> None:
@@ -271,11 +295,10 @@ def _check_arch_strings(path: Path, frame: pd.DataFrame, index: np.ndarray) -> N
 
 def _accuracies(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isnan(values) & ((values < 0) | (values > 100))
-    non_numeric = np.isnan(values) & frame[column].notna().to_numpy()
-    if bad.any() or non_numeric.any():
-        row = int(np.argmax(bad | non_numeric))
-        raise OracleError(f"{path}: row {row + 2}: {column} = {frame[column].iloc[row]!r} is not an accuracy "
+    bad = np.isnan(values) | (values < 0) | (values > 100)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise OracleError(f"{path}: row {row + 2}: {column} = {_cell(frame, column, row)} is not an accuracy "
                           "in percent (0..100); check the export")
     if np.nanmax(values, initial=0.0) <= 1.0:
         raise OracleError(f"{path}: {column} looks like fractions (all <= 1); the oracle stores percent")
@@ -293,14 +316,14 @@ def import_pth(source_path: str | os.PathLike[str], oracle_path: str | os.PathLi
     data = _load_pth(path, say)
     meta_archs, arch2infos = _official_top(path, data)
     collector = _Collector(path, PTH_HPS, budget, say)
-    for count, (index, entry) in enumerate(sorted(arch2infos.items(), key=lambda kv: _arch_index(path, kv[0]))):
-        collector.add(_arch_index(path, index), meta_archs, entry)
+    for count, index in enumerate(sorted(arch2infos, key=lambda key: _arch_index(path, key))):
+        collector.add(_arch_index(path, index), meta_archs, arch2infos[index])
         if (count + 1) % 1000 == 0:
             say.info(f"{count + 1}/{len(arch2infos)} archs read")
     version = _match(r"NAS-Bench-201-(v1_[01])-[0-9a-f]+", path.name)
     release = f"NAS-Bench-201-{version}" if version else "NAS-Bench-201 (unknown version)"
     note = PTH_NOTES.get(version or "", "NAS-Bench-201 .pth of unknown version")
-    return _commit(path, oracle_path, collector.update(), "nb201-pth", _sha256(path), release, note, say)
+    return _commit(path, oracle_path, collector.update(), "nb201-pth", _sha256(path), release, note)
 
 
 def import_nats(source_path: str | os.PathLike[str], oracle_path: str | os.PathLike[str],
@@ -309,7 +332,8 @@ def import_nats(source_path: str | os.PathLike[str], oracle_path: str | os.PathL
     """NATS-Bench topology archive: a ``NATS-tss-v1_0-*-simple``/``-full`` directory or one .pickle.pbz2."""
     path = _existing(source_path)
     if "NATS-sss" in path.name:
-        raise OracleError(f"{path}: the NATS size search space (sss) is not NAS-Bench-201; give a NATS-tss archive")
+        raise OracleError(f"{path}: the NATS size search space (sss) is not NAS-Bench-201; "
+                          "give a NATS-tss archive")
     say = _Reporter(progress)
     _trust(path, trust_pickle, say)
     digest = hashlib.sha256()
@@ -319,16 +343,16 @@ def import_nats(source_path: str | os.PathLike[str], oracle_path: str | os.PathL
         if (count + 1) % 1000 == 0:
             say.info(f"{count + 1} archs read")
     release = _match(r"NATS-tss-v\d+_\d+-[0-9a-f]+", path.name) or "NATS-tss (unknown version)"
-    return _commit(path, oracle_path, collector.update(), "nats-tss", digest.hexdigest(), release, NATS_NOTE, say)
+    return _commit(path, oracle_path, collector.update(), "nats-tss", digest.hexdigest(), release, NATS_NOTE)
 
 
 def _trust(path: Path, trust_pickle: bool, say: _Reporter) -> None:
-    """Refuse a pickle unless the caller vouched for it; warn either way before anything is unpickled."""
+    """Refuse a pickle unless the caller vouched for it, then warn before anything is unpickled."""
     if not trust_pickle:
-        raise OracleError(f"{path}: is a Python pickle, which can run code when loaded; import it only if it is "
-                          "the official download, by passing --trust-pickle")
-    say.warning(f"{path.name} is a Python pickle: loading it can run arbitrary code. Import only the official "
-                "NAS-Bench-201 / NATS-Bench download.")
+        raise OracleError(f"{path}: is a Python pickle, which can run code when loaded; import it only if "
+                          "it is the official download, by passing --trust-pickle")
+    say.warning(f"{path.name} is a Python pickle: loading it can run arbitrary code. Import only the "
+                "official NAS-Bench-201 / NATS-Bench download.")
 
 
 def _match(pattern: str, name: str) -> str | None:
@@ -387,7 +411,8 @@ def _check_meta_archs(path: Path, data: Mapping[str, Any]) -> list[str]:
         raise OracleError(f"{path}: meta_archs lists {size} archs, NAS-Bench-201 has {N_ARCHS}; "
                           "give the NAS-Bench-201 / NATS topology (tss) file")
     if data.get("total_archs", N_ARCHS) != N_ARCHS:
-        raise OracleError(f"{path}: total_archs = {data['total_archs']}, expected {N_ARCHS}; wrong benchmark file")
+        raise OracleError(f"{path}: total_archs = {data['total_archs']}, expected {N_ARCHS}; "
+                          "wrong benchmark file")
     wrong = _arch_strings() != np.asarray(meta_archs, dtype=object)
     if wrong.any():
         i = int(np.argmax(wrong))
@@ -490,15 +515,17 @@ class _Collector:
             raise self._error(index, f"no ResultsCount for ({dataset!r}, {seed!r})")
         epochs = result["epochs"]
         if epochs != BUDGET_EPOCHS[budget]:
-            raise self._error(index, f"{dataset} seed {seed} ran {epochs} epochs, {budget} has {BUDGET_EPOCHS[budget]}")
+            raise self._error(index, f"{dataset} seed {seed} ran {epochs} epochs, "
+                                     f"{budget} has {BUDGET_EPOCHS[budget]}")
         try:
             curves = {"train": _series(result["train_acc1es"], epochs)}
+            evals = result["eval_acc1es"]
             for split, name in EVAL_NAMES[dataset].items():
-                curves[split] = np.array([result["eval_acc1es"].get(f"{name}@{e}", np.nan) for e in range(epochs)],
-                                         dtype=np.float64)
+                curves[split] = np.array([evals.get(f"{name}@{e}", np.nan) for e in range(epochs)], float)
             return int(seed), {s: c for s, c in curves.items() if not np.isnan(c).all()}
         except (TypeError, ValueError, AttributeError) as e:
-            raise self._error(index, f"unreadable accuracies for {dataset} seed {seed} ({_reason(e)})") from None
+            problem = f"unreadable accuracies for {dataset} seed {seed} ({_reason(e)})"
+            raise self._error(index, problem) from None
 
     def _store(self, index: int, key: MetricKey, curves: dict[int, np.ndarray]) -> None:
         for seed, curve in curves.items():
@@ -523,8 +550,8 @@ class _Collector:
     def update(self) -> OracleUpdate:
         """Final values for every metric seen; curves only where the source has more than the last epoch."""
         if not self.values:
-            raise OracleError(f"{self.path}: no results for budget(s) {', '.join(self.hps.values()) or 'none'}; "
-                              "check --budget and the file")
+            budgets = ", ".join(self.hps.values()) or "none"
+            raise OracleError(f"{self.path}: no results for budget(s) {budgets}; check --budget and the file")
         curves = {k: v for k, v in self.curves.items() if k in self.per_epoch}
         return OracleUpdate(values=self.values, curves=curves)
 

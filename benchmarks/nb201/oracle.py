@@ -63,7 +63,7 @@ class MetricKey:
         if self.split not in SPLITS:
             raise OracleError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
         if self.budget not in BUDGETS:
-            raise OracleError(f"unknown budget {self.budget!r}; valid: {', '.join(BUDGETS)} (training epochs)")
+            raise OracleError(f"unknown budget {self.budget!r}; valid: {', '.join(BUDGETS)} (schedules)")
         if not _STAT.fullmatch(self.stat):
             raise OracleError(f"unknown statistic {self.stat!r}; valid: mean, seed<N> (e.g. seed777)")
 
@@ -112,12 +112,13 @@ def _curve_blocks(key: MetricKey) -> tuple[str, str]:
 
 
 def _import_hint(key: MetricKey, curve: bool = False) -> str:
-    official = "`harness data import nb201 NAS-Bench-201-v1_1-096897.pth --trust-pickle` (or a NATS-tss-v1_0 archive)"
+    command = "`harness data import nb201"
+    official = f"{command} NAS-Bench-201-v1_1-096897.pth --trust-pickle` (or a NATS-tss-v1_0 archive)"
     if curve and key.dataset == "cifar10-valid" and key.budget == "hp200":
-        return f"`harness data import nb201 nb201-hp200-cifar10valid-curves-200archs.csv` or {official}"
+        return f"{command} nb201-hp200-cifar10valid-curves-200archs.csv` or {official}"
     if curve or key.stat != "mean" or key.split == "train":
         return official
-    return f"`harness data import nb201 nb201-{key.budget}-mean-accuracies.csv --budget {key.budget}` or {official}"
+    return f"{command} nb201-{key.budget}-mean-accuracies.csv --budget {key.budget}` or {official}"
 
 
 class NB201Oracle:
