@@ -43,6 +43,9 @@ class DecisionGroup:
     name: str
     decisions: tuple[Decision, ...]
     role: str = "ops"
+    #: rows partitioned by the node they feed, e.g. NB201 ((0,), (1, 2), (3, 4, 5)): what edge
+    #: normalization (PC-DARTS) normalizes over; empty when rows do not feed nodes
+    nodes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def rows(self) -> int:
@@ -76,6 +79,14 @@ class SearchSpace:
             if g.name == name:
                 return g
         raise KeyError(f"space {self.name!r} has no decision group {name!r}")
+
+    def option_costs(self, group: str) -> torch.Tensor:
+        """[rows, width] cost of each option (parameter count; 0 where free or padded).
+
+        Read by cost-aware methods (NASP's parameter-count regularizer); spaces without costs give zeros.
+        """
+        g = self.group(group)
+        return torch.zeros(g.rows, g.width)
 
     def uniform_selection_sample(self, generator: torch.Generator) -> dict[str, tuple[tuple[int, ...], ...]]:
         """A uniformly random valid selection (k distinct options per decision)."""

@@ -74,3 +74,11 @@ def test_space_decisions_and_selection_roundtrip():
         no_none.selection(NB201Arch(("none",) * 6))
     with pytest.raises(ValueError, match="option index"):
         space.arch({"ops": ((5,),) * 6})
+
+
+def test_node_partition_and_option_costs():
+    space = NB201Space(include_none=False)
+    assert space.groups[0].nodes == ((0,), (1, 2), (3, 4, 5))
+    costs = space.option_costs("ops", channels=16)
+    # skip, conv1x1 (256 weights + 32 BN), conv3x3 (2304 + 32), avg pool
+    assert costs.shape == (6, 4) and costs[0].tolist() == [0.0, 288.0, 2336.0, 0.0]

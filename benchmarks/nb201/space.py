@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from benchmarks.space import Decision, DecisionGroup, SearchSpace, Selection
 
@@ -136,12 +137,20 @@ class NB201Space(SearchSpace):
                 "ops",
                 tuple(Decision(f"edge {t}<-{s}", self.op_names, 1) for s, t in EDGES),
                 role="ops",
+                nodes=tuple(tuple(r for r, (_, t) in enumerate(EDGES) if t == node) for node in (1, 2, 3)),
             ),
         )
 
     @property
     def size(self) -> int:
         return len(self.op_names) ** len(EDGES)
+
+    def option_costs(self, group: str, channels: int = 16) -> torch.Tensor:
+        """Parameters of each op on one edge at ``channels`` (conv k x k: k^2 C^2 weights + 2C BN affine)."""
+        per_op = {"nor_conv_1x1": channels * channels + 2 * channels,
+                  "nor_conv_3x3": 9 * channels * channels + 2 * channels}
+        row = torch.tensor([float(per_op.get(o, 0)) for o in self.op_names])
+        return row.expand(self.group(group).rows, -1).clone()
 
     def arch(self, selection: Selection) -> NB201Arch:
         """The cell a selection describes."""
