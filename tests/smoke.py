@@ -1,0 +1,47 @@
+"""A tiny real search through the runner, shared by the per-method smoke tests.
+
+Runs one method for a couple of epochs on a 4-channel, 1-cell supernet over 256 real CIFAR-10 images
+with the real NAS-Bench-201 table, and returns the stored epochs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from benchmarks.nb201.importers import import_nb201
+from benchmarks.nb201.oracle import NB201Oracle
+from harness.runner import RunEnvironment, RunOutcome, execute
+from harness.specs import RunSpec
+from results.store import Store
+from tests.conftest import SHARED_DATA, shared_file
+
+TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "eval_limit": 64, "epochs": 2}
+
+
+def nb201_oracle_dir(directory: Path) -> Path:
+    """Import the real hp200 table into ``directory`` (once) and return it."""
+    target = NB201Oracle.default_path(directory)
+    if not target.exists():
+        import_nb201(shared_file("nb201-hp200-mean-accuracies.csv"), target)
+    return directory
+
+
+def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int = 0,
+             benchmark: str = "nb201", dataset: str = "cifar10", oracle_dir: Path | None = None,
+             **overrides: Any) -> tuple[RunOutcome, pd.DataFrame]:
+    """Run ``method`` end to end on the tiny configuration; returns the outcome and its epoch rows."""
+    from methods.registry import get
+
+    shared_file("cifar-10-batches-py/data_batch_1")
+    oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles")
+    spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
+                          {**TINY, **overrides})
+    store = Store(tmp_path / "results.db")
+    env = RunEnvironment(store=store, data_root=SHARED_DATA, oracle_dir=oracle_dir,
+                         checkpoint_dir=tmp_path / "ckpt", device=torch.device("cpu"))
+    outcome = execute(spec, env)
+    return outcome, store.epochs_df(run_ids=[spec.run_id])
