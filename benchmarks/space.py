@@ -46,6 +46,12 @@ class DecisionGroup:
     #: rows partitioned by the node they feed, e.g. NB201 ((0,), (1, 2), (3, 4, 5)): what edge
     #: normalization (PC-DARTS) normalizes over; empty when rows do not feed nodes
     nodes: tuple[tuple[int, ...], ...] = ()
+    #: column of the identity (skip-connection) option in every row, None when the group has none: the
+    #: option PR-DARTS's group-sparsity regularizer penalizes separately
+    skip_option: int | None = None
+    #: rows forming the deepest chain input -> node 1 -> ... -> output, one edge per consecutive node
+    #: pair (NB201 (0, 2, 5)): what PR-DARTS's path-depth regularizer multiplies over; empty when none
+    path_rows: tuple[int, ...] = ()
 
     @property
     def rows(self) -> int:

@@ -33,6 +33,9 @@ class EpochContext:
     epochs: int
     grad_clip: float
     on_step: Callable[[], None] | None = None  # progress: called after every weight step
+    #: iterations in this epoch (the shorter of the two streams): what schedules over the whole search
+    #: (XNAS's wipeout horizon, DARTS-PRIME's PR coefficient) count in; None when unknown
+    steps_per_epoch: int | None = None
 
 
 @dataclass
@@ -64,7 +67,8 @@ class SearchMethod:
     def build_relaxation(self) -> Relaxation:
         raise NotImplementedError
 
-    def build_arch_optimizer(self) -> torch.optim.Optimizer:
+    def build_arch_optimizer(self) -> torch.optim.Optimizer | None:
+        """None for methods without learned architecture parameters (RS-WS)."""
         raise NotImplementedError
 
     # -- the iteration -----------------------------------------------------------------------------
@@ -106,20 +110,23 @@ class SearchMethod:
 
     def epoch_fields(self) -> dict[str, float]:
         """Method-specific per-epoch values for the store (architecture LR, step counts, ...)."""
-        return {"lr_arch": float(self.arch_optimizer.param_groups[0]["lr"]),
-                "arch_steps_total": float(self.arch_steps_total)}
+        fields = {"arch_steps_total": float(self.arch_steps_total)}
+        if self.arch_optimizer is not None:
+            fields["lr_arch"] = float(self.arch_optimizer.param_groups[0]["lr"])
+        return fields
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "relaxation": self.relaxation.state_dict(),
-            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "arch_optimizer": None if self.arch_optimizer is None else self.arch_optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "arch_steps_total": self.arch_steps_total,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.relaxation.load_state_dict(state["relaxation"])
-        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        if self.arch_optimizer is not None:
+            self.arch_optimizer.load_state_dict(state["arch_optimizer"])
         self.generator.set_state(state["generator"])
         self.arch_steps_total = int(state["arch_steps_total"])
 

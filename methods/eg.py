@@ -46,3 +46,14 @@ class ExponentiatedGradient(torch.optim.Optimizer):
                 mask = p > 0  # padded entries are exactly 0 and EG can never revive them
                 p.copy_(eg_update(p, p.grad, group["lr"], group["floor"], mask))
         return loss
+
+
+def kl_to_uniform(theta: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum over rows of KL(theta_row || uniform over the row's real options), differentiable.
+
+    The released GAEA architects add ``arch_weight_decay`` times this entropic regularizer,
+    sum theta log(theta / (1/|O|)), to the architecture loss; the paper uses none (spec 1.4).
+    """
+    n = mask.sum(dim=-1, keepdim=True).to(theta.dtype)
+    safe = torch.where(mask & (theta > 0), theta, torch.ones_like(theta))  # 0 log 0 = 0, padding contributes 0
+    return (torch.where(mask, theta, torch.zeros_like(theta)) * torch.log(safe * n)).sum()

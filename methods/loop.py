@@ -2,24 +2,39 @@
 
 Per iteration: first the architecture step on the arch batch (search-valid half for bilevel, a
 second shuffled pass over the training set for ERM), then the weight step on the training batch with
-gradient-norm clipping. Losses stay on the device and are read once per epoch, so a GPU is never
-stalled by a per-step host sync; a NaN or inf loss fails the run at the end of the epoch, before any
-checkpoint of the corrupted state is written.
+gradient-norm clipping; a method whose released code steps the other way round (GDAS: weights, then
+architecture) sets the config key ``step_order`` to ``weights_first``. Losses stay on the device and
+are read once per epoch, so a GPU is never stalled by a per-step host sync; a NaN or inf loss fails
+the run at the end of the epoch, before any checkpoint of the corrupted state is written.
+``EpochMeter`` holds that bookkeeping for every epoch loop, so methods with their own schedule
+(DARTS-PRIME) reuse it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
-from harness.errors import RunFailed
+from harness.errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
     from methods.base import Batch, EpochContext, EpochStats, SearchMethod
+
+
+STEP_ORDERS = ("arch_first", "weights_first")
+
+
+def weights_first(config: Mapping[str, Any]) -> bool:
+    """Whether the config's ``step_order`` (default ``arch_first``) puts the weight step before the arch step."""
+    order = config.get("step_order", "arch_first")
+    if order not in STEP_ORDERS:
+        raise ConfigError(f"step_order={order!r} is not one of {', '.join(STEP_ORDERS)}; set --set step_order=...")
+    return order == "weights_first"
 
 
 def _sync(device: torch.device) -> None:
@@ -27,61 +42,103 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def weight_step(ctx: EpochContext, weights: dict[str, torch.Tensor], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on the shared weights; returns (loss, #correct) as device tensors."""
+def weight_step_with_norm(ctx: EpochContext, weights: dict[str, torch.Tensor],
+                          batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One SGD step on the shared weights; returns (loss, #correct, L2 norm of the weight gradient before
+    clipping) as device tensors. The squared norm is DARTS-PRIME's empirical Fisher trace (spec 2.2)."""
     x, y = batch
     ctx.weight_optimizer.zero_grad(set_to_none=True)
     logits = ctx.net(x, weights)
     loss = F.cross_entropy(logits, y)
     params = [p for g in ctx.weight_optimizer.param_groups for p in g["params"]]
     loss.backward(inputs=params)
+    grads = [p.grad for p in params if p.grad is not None]
     if ctx.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip)
+    else:
+        norm = torch.nn.utils.get_total_norm(grads)
     ctx.weight_optimizer.step()
-    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
+    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum(), norm.detach()
+
+
+def weight_step(ctx: EpochContext, weights: dict[str, torch.Tensor], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on the shared weights; returns (loss, #correct) as device tensors."""
+    loss, correct, _ = weight_step_with_norm(ctx, weights, batch)
+    return loss, correct
+
+
+class EpochMeter:
+    """One epoch's supernet statistics, kept on the device and read once at the end, and its timings.
+
+    Shared by every epoch loop (the alternating loop below, DARTS-PRIME's scheduled loop), so the
+    bookkeeping, the per-step device sync for honest timings and the non-finite-loss check exist once.
+    """
+
+    def __init__(self, ctx: EpochContext) -> None:
+        self.ctx = ctx
+        self.device = next(ctx.net.parameters()).device
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device, dtype=torch.long)
+        self.seen = self.steps = self.arch_steps = 0
+        self.seconds = {"arch": 0.0, "weights": 0.0}
+
+    @contextmanager
+    def timed(self, part: str) -> Iterator[None]:
+        """Adds the block's wall time (device work included) to ``part``: ``arch`` or ``weights``."""
+        t0 = time.perf_counter()
+        yield
+        _sync(self.device)
+        self.seconds[part] += time.perf_counter() - t0
+
+    def arch_step(self, method: SearchMethod, arch_batch: Batch, weight_batch: Batch) -> None:
+        with self.timed("arch"):
+            method.arch_step(self.ctx, arch_batch, weight_batch)
+        self.arch_steps += 1
+
+    def weight_step(self, weights: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        """The weight step with its bookkeeping; returns the pre-clipping gradient norm (device tensor)."""
+        with self.timed("weights"):
+            loss, n_correct, norm = weight_step_with_norm(self.ctx, weights, batch)
+        n = batch[1].shape[0]
+        self.loss_sum += loss * n
+        self.correct += n_correct
+        self.seen += n
+        self.steps += 1
+        if self.ctx.on_step is not None:
+            self.ctx.on_step()
+        return norm
+
+    def stats(self) -> EpochStats:
+        from methods.base import EpochStats
+
+        if self.seen == 0:
+            raise RunFailed("the epoch had no training batches: the training split is smaller than one batch")
+        train_loss = float(self.loss_sum) / self.seen
+        if not torch.isfinite(torch.tensor(train_loss)):
+            raise RunFailed(f"non-finite training loss ({train_loss}) in epoch {self.ctx.epoch}; "
+                            "lower the learning rate")
+        return EpochStats(
+            train_loss=train_loss,
+            train_acc=100.0 * float(self.correct) / self.seen,
+            weight_steps=self.steps,
+            arch_steps=self.arch_steps,
+            seconds_weights=self.seconds["weights"],
+            seconds_arch=self.seconds["arch"],
+        )
 
 
 def alternating_epoch(method: SearchMethod, ctx: EpochContext) -> EpochStats:
-    from methods.base import EpochStats
-
     ctx.net.train()
-    device = next(ctx.net.parameters()).device
+    meter = EpochMeter(ctx)
     update_arch = method.updates_architecture(ctx.epoch)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = steps = arch_steps = 0
-    t_arch = t_weights = 0.0
+    arch_last = weights_first(method.config)
     for weight_batch, arch_batch in zip(ctx.weight_batches, ctx.arch_batches, strict=False):
-        if update_arch:
-            t0 = time.perf_counter()
-            method.arch_step(ctx, arch_batch, weight_batch)
-            _sync(device)
-            t_arch += time.perf_counter() - t0
-            arch_steps += 1
-        t0 = time.perf_counter()
-        loss, n_correct = weight_step(ctx, method.training_weights(), weight_batch)
-        _sync(device)
-        t_weights += time.perf_counter() - t0
-        n = weight_batch[1].shape[0]
-        loss_sum += loss * n
-        correct += n_correct
-        seen += n
-        steps += 1
-        if ctx.on_step is not None:
-            ctx.on_step()
-    if seen == 0:
-        raise RunFailed("the epoch had no training batches: the training split is smaller than one batch")
-    train_loss = float(loss_sum) / seen
-    if not torch.isfinite(torch.tensor(train_loss)):
-        raise RunFailed(f"non-finite training loss ({train_loss}) in epoch {ctx.epoch}; lower the learning rate")
-    return EpochStats(
-        train_loss=train_loss,
-        train_acc=100.0 * float(correct) / seen,
-        weight_steps=steps,
-        arch_steps=arch_steps,
-        seconds_weights=t_weights,
-        seconds_arch=t_arch,
-    )
+        if update_arch and not arch_last:
+            meter.arch_step(method, arch_batch, weight_batch)
+        meter.weight_step(method.training_weights(), weight_batch)
+        if update_arch and arch_last:
+            meter.arch_step(method, arch_batch, weight_batch)
+    return meter.stats()
 
 
 @torch.no_grad()

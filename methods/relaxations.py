@@ -6,6 +6,12 @@
 A relaxation turns its parameters into the supernet's mixing weights (differentiable), into one
 probability row per decision (for entropy), and into a discrete selection (top-k per decision).
 Padded columns (decisions of a group with fewer options) get weight 0 and are never selected.
+
+Edge normalization (PC-DARTS; GAEA PC-DARTS) is an option of both parameterizations: every group with
+a node partition (``DecisionGroup.nodes``) gets a companion group ``<name>_edges`` with one row per
+node over the rows feeding it, parameterized like the ops (softmax logits, or a simplex). The mixing
+weights fold it in: weight of option o on row r = edge weight of r at its node x op weight [r, o].
+Probabilities, entropy and derivation read the op distributions alone.
 """
 
 from __future__ import annotations
@@ -13,30 +19,85 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.space import SearchSpace, topk_selection
+from benchmarks.space import Decision, DecisionGroup, SearchSpace, topk_selection
+
+EDGES_SUFFIX = "_edges"
+
+
+def edge_group(group: DecisionGroup) -> DecisionGroup:
+    """The input-edge decision of every node of ``group``: node i weighs the rows in ``group.nodes[i]``."""
+    if not group.nodes:
+        raise ValueError(f"group {group.name!r} has no node partition to normalize edges over")
+    return DecisionGroup(
+        group.name + EDGES_SUFFIX,
+        tuple(Decision(f"{group.name} node {i} inputs", tuple(f"row {r}" for r in rows))
+              for i, rows in enumerate(group.nodes)),
+        role="edges",
+    )
 
 
 class Relaxation(nn.Module):
-    """Architecture parameters per decision group of ``space``."""
+    """Architecture parameters per decision group of ``space`` (plus edge groups with ``edge_normalization``)."""
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, edge_normalization: bool = False) -> None:
         super().__init__()
         self.space = space
         self.params = nn.ParameterDict()
-        for g in space.groups:
+        self.edge_groups = tuple(edge_group(g) for g in space.groups if g.nodes) if edge_normalization else ()
+        for g in self.param_groups:
             self.register_buffer(f"mask_{g.name}", g.mask.clone(), persistent=False)
+        for g in space.groups:
+            if edge_normalization and g.nodes:
+                # (node, slot) of every row: where its edge weight sits in the [nodes, inputs] edge tensor
+                where = {r: (i, j) for i, rows in enumerate(g.nodes) for j, r in enumerate(rows)}
+                self.register_buffer(f"edge_index_{g.name}", torch.tensor([where[r] for r in range(g.rows)]),
+                                     persistent=False)
+
+    @property
+    def param_groups(self) -> tuple[DecisionGroup, ...]:
+        """The groups that hold parameters: the space's, then the edge groups."""
+        return (*self.space.groups, *self.edge_groups)
 
     def mask(self, group: str) -> torch.Tensor:
         return getattr(self, f"mask_{group}")
 
+    def distributions(self) -> dict[str, torch.Tensor]:
+        """Differentiable probability rows per parameter group, before edge folding.
+
+        Without edge groups these are the mixing weights, so a subclass defines either this or
+        ``mixing_weights``.
+        """
+        return self.mixing_weights()
+
     def mixing_weights(self) -> dict[str, torch.Tensor]:
-        """Differentiable [rows, width] weights per group for the supernet forward."""
+        """Differentiable [rows, width] weights per space group for the supernet forward."""
+        raise NotImplementedError
+
+    def fold_edges(self, dists: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Space-group rows scaled by their node-normalized edge weight (identity without edge groups)."""
+        out = {g.name: dists[g.name] for g in self.space.groups}
+        for e in self.edge_groups:
+            name = e.name.removesuffix(EDGES_SUFFIX)
+            index = getattr(self, f"edge_index_{name}")
+            out[name] = out[name] * dists[e.name][index[:, 0], index[:, 1]].unsqueeze(-1)
+        return out
+
+    def logits(self) -> dict[str, torch.Tensor]:
+        """Differentiable log-probabilities (up to a per-row constant) of each space group's rows, -inf on
+        padding: what a Gumbel sampler perturbs."""
         raise NotImplementedError
 
     def probabilities(self) -> dict[str, torch.Tensor]:
-        """Detached probability rows per group (what entropy and derivation read)."""
+        """Detached op probability rows per space group (what entropy and derivation read)."""
         with torch.no_grad():
-            return {k: v.detach() for k, v in self.mixing_weights().items()}
+            dists = self.distributions()
+            return {g.name: dists[g.name].detach() for g in self.space.groups}
+
+    def edge_probabilities(self) -> dict[str, torch.Tensor]:
+        """Detached [nodes, inputs] edge-weight rows per edge group (empty without edge normalization)."""
+        with torch.no_grad():
+            dists = self.distributions() if self.edge_groups else {}
+            return {g.name: dists[g.name].detach() for g in self.edge_groups}
 
     def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
         """Top-k options per decision by probability: the discrete architecture."""
@@ -45,29 +106,52 @@ class Relaxation(nn.Module):
 
 
 class SoftmaxLogits(Relaxation):
-    """DARTS: logits initialized at 1e-3 * N(0, 1), softmax over the real options of each row."""
+    """DARTS: logits initialized at 1e-3 * N(0, 1), softmax over the real options of each row.
 
-    def __init__(self, space: SearchSpace, generator: torch.Generator, init_scale: float = 1e-3) -> None:
-        super().__init__(space)
-        for g in space.groups:
+    With ``edge_normalization`` the edge logits (PC-DARTS's beta) get the same initialization.
+    """
+
+    def __init__(self, space: SearchSpace, generator: torch.Generator, init_scale: float = 1e-3,
+                 edge_normalization: bool = False) -> None:
+        super().__init__(space, edge_normalization)
+        for g in self.param_groups:
             alpha = init_scale * torch.randn(g.rows, g.width, generator=generator)
             self.params[g.name] = nn.Parameter(alpha)
 
+    def _masked(self, name: str) -> torch.Tensor:
+        return self.params[name].masked_fill(~self.mask(name), float("-inf"))
+
+    def distributions(self) -> dict[str, torch.Tensor]:
+        return {name: torch.softmax(self._masked(name), dim=-1) for name in self.params}
+
     def mixing_weights(self) -> dict[str, torch.Tensor]:
-        return {
-            name: torch.softmax(alpha.masked_fill(~self.mask(name), float("-inf")), dim=-1)
-            for name, alpha in self.params.items()
-        }
+        return self.fold_edges(self.distributions())
+
+    def logits(self) -> dict[str, torch.Tensor]:
+        return {g.name: self._masked(g.name) for g in self.space.groups}
 
 
 class Simplex(Relaxation):
-    """GAEA: theta on each row's simplex, uniform at init (spec 1.4), updated by exponentiated gradient."""
+    """GAEA: theta on each row's simplex, uniform at init (spec 1.4), updated by exponentiated gradient.
 
-    def __init__(self, space: SearchSpace) -> None:
-        super().__init__(space)
-        for g in space.groups:
+    With ``edge_normalization`` each node's edge weights are a simplex too, uniform over its inputs
+    (spec 1.4, GAEA PC-DARTS edges).
+    """
+
+    def __init__(self, space: SearchSpace, edge_normalization: bool = False) -> None:
+        super().__init__(space, edge_normalization)
+        for g in self.param_groups:
             m = g.mask.to(torch.float32)
             self.params[g.name] = nn.Parameter(m / m.sum(dim=-1, keepdim=True))
 
-    def mixing_weights(self) -> dict[str, torch.Tensor]:
+    def distributions(self) -> dict[str, torch.Tensor]:
         return dict(self.params.items())
+
+    def mixing_weights(self) -> dict[str, torch.Tensor]:
+        return self.fold_edges(self.distributions())
+
+    def logits(self) -> dict[str, torch.Tensor]:
+        # the clamp keeps d log / d theta finite on padding, whose gradient is then masked to 0
+        tiny = torch.finfo(torch.float32).tiny
+        return {g.name: self.params[g.name].clamp_min(tiny).log().masked_fill(~self.mask(g.name), float("-inf"))
+                for g in self.space.groups}

@@ -10,6 +10,7 @@ from torch import nn
 
 from benchmarks.registry import ArchRecord, Benchmark
 from benchmarks.space import SearchSpace, Selection
+from harness.errors import ConfigError
 
 
 def _space(config: Mapping[str, Any]) -> SearchSpace:
@@ -19,12 +20,17 @@ def _space(config: Mapping[str, Any]) -> SearchSpace:
 
 
 def _supernet(space: SearchSpace, config: Mapping[str, Any], num_classes: int) -> nn.Module:
+    """``partial_channels`` (PC-DARTS's K, set by the PC-DARTS methods; 1 = every channel) must divide C."""
     from benchmarks.nb201.supernet import NB201Supernet
 
-    return NB201Supernet(space.op_names, C=int(config["C"]), N=int(config["N"]), num_classes=num_classes)
+    C, k = int(config["C"]), config.get("partial_channels", 1)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1 or C % k:
+        raise ConfigError(f"partial_channels={k} must be a positive divisor of C={C}; "
+                          f"set --set partial_channels=K with K dividing C (PC-DARTS uses 4)")
+    return NB201Supernet(space.op_names, C=C, N=int(config["N"]), num_classes=num_classes, partial_channels=k)
 
 
-def _oracle(oracle_dir: Path):  # noqa: ANN202 - NB201Oracle, imported lazily
+def _oracle(oracle_dir: Path, config: Mapping[str, Any]):  # noqa: ANN202 - NB201Oracle; one table, config unused
     from benchmarks.nb201.oracle import NB201Oracle
 
     return NB201Oracle.open(NB201Oracle.default_path(oracle_dir))

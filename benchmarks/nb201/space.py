@@ -138,6 +138,8 @@ class NB201Space(SearchSpace):
                 tuple(Decision(f"edge {t}<-{s}", self.op_names, 1) for s, t in EDGES),
                 role="ops",
                 nodes=tuple(tuple(r for r, (_, t) in enumerate(EDGES) if t == node) for node in (1, 2, 3)),
+                skip_option=self.op_names.index("skip_connect"),
+                path_rows=tuple(EDGES.index((node, node + 1)) for node in (0, 1, 2)),
             ),
         )
 
