@@ -1,20 +1,33 @@
-"""Per-run checkpoints, written atomically after every recorded epoch.
+"""Per-run checkpoints, written atomically after every recorded epoch, and per-run locks.
 
 A checkpoint is written to a temporary file in the same directory, flushed to disk and renamed over
-the previous one, so a kill at any moment leaves either the old or the new checkpoint, never a torn
-file. A full disk leaves the previous checkpoint in place and stops the run with a one-line error.
+the previous one (then the directory is synced), so a kill at any moment leaves either the old or the
+new checkpoint, never a torn file. A full disk leaves the previous checkpoint in place and stops the
+run with a one-line error. A temporary file orphaned by a kill is removed when the run resumes.
+
+A run lock (``flock`` on ``<run_id>.lock``, released by the kernel when its process dies, however it
+dies) keeps two processes from executing the same run at once, e.g. two commands over one grid, or a
+cluster that reschedules a task whose worker only looked dead.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from harness.errors import HarnessError
+
+
+class RunBusy(HarnessError):
+    """Another live process holds the run's lock."""
 
 
 def checkpoint_path(directory: Path, run_id: str) -> Path:
@@ -30,12 +43,14 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise HarnessError(
             f"cannot write checkpoint {path}: {exc.strerror or exc}; free space and rerun the same command "
             f"to resume from epoch {int(state.get('epoch', 0))}"
         ) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone after the rename; left over only when the write failed
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
@@ -52,3 +67,51 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
 
 def remove_checkpoint(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def remove_orphans(path: Path) -> None:
+    """Temporary files of ``path`` left by a process killed mid-write (call only while holding the run lock)."""
+    for orphan in path.parent.glob(path.name + ".*.tmp"):
+        orphan.unlink(missing_ok=True)
+
+
+@contextmanager
+def run_lock(directory: Path, run_id: str) -> Iterator[None]:
+    """Hold the run's lock for the block, or raise RunBusy naming the process that holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{run_id}.lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunBusy(f"run {run_id} is being executed by {holder}; wait for it or stop it, then rerun") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def lock_holder(directory: Path, run_id: str) -> int | None:
+    """The pid written in a run's lock file (for tests and diagnostics), or None."""
+    try:
+        text = (directory / f"{run_id}.lock").read_text()
+    except FileNotFoundError:
+        return None
+    parts = text.split()
+    return int(parts[1]) if len(parts) >= 2 and parts[0] == "pid" else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (a power cut must not bring the old checkpoint back)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

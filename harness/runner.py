@@ -7,7 +7,10 @@ uninterrupted run would (on the CPU; cuDNN may add noise on a GPU).
 
 Order of effects per epoch: train, evaluate, write the epoch to the store (one transaction), then
 replace the checkpoint. A kill between the two leaves a stored epoch newer than the checkpoint; the
-resumed run recomputes it and overwrites the row with identical values.
+resumed run recomputes it and overwrites the row with identical values. Ctrl-C (SIGINT) and SIGTERM
+are held back while an epoch is written and checkpointed, so an interrupted epoch is either fully
+recorded or not at all. A run whose store row another process marked ``interrupted`` (the grid's
+Ctrl-C reaching Dask or Ray workers, which get no signal) stops at its next check.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from __future__ import annotations
 import json
 import platform
 import random
+import signal
 import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +35,15 @@ import torch
 import benchmarks.registry
 from benchmarks.datasets import BatchStream, ImageData, eval_batches, load, search_split
 from benchmarks.space import one_hot_weights
-from harness.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from harness.checkpoint import (
+    RunBusy,
+    checkpoint_path,
+    load_checkpoint,
+    remove_checkpoint,
+    remove_orphans,
+    run_lock,
+    save_checkpoint,
+)
 from harness.errors import HarnessError, RunFailed
 from harness.progress import NullProgress
 from harness.specs import RunSpec
@@ -54,10 +68,23 @@ class RunEnvironment:
 
 @dataclass(frozen=True)
 class RunOutcome:
+    """How a run ended. ``status``: finished, failed (recorded), interrupted, busy (another process runs
+    it), error (bad input: ``error_type`` names the HarnessError class) or died (its worker process died)."""
+
     run_id: str
     status: str
     error: str | None = None
     final: Mapping[str, Any] | None = None
+    error_type: str | None = None
+
+
+#: seconds between checks of the store for a stop request (one indexed SELECT each)
+STOP_CHECK_SECONDS = 5.0
+INTERRUPTED = "interrupted by the user; rerun the same command to resume"
+
+
+class RunStopped(Exception):
+    """Another process marked this run interrupted in the store."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,7 +129,7 @@ class SearchRun:
     def __init__(self, spec: RunSpec, env: RunEnvironment) -> None:
         self.spec, self.env, self.cfg = spec, env, spec.config
         self.bench = benchmarks.registry.get(spec.benchmark)
-        self.oracle = self.bench.open_oracle(env.oracle_dir)
+        self.oracle = self.bench.open_oracle(env.oracle_dir, self.cfg)
         self.space = self.bench.make_space(self.cfg)
         limit = self.cfg["train_limit"]
         self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
@@ -156,7 +183,8 @@ class SearchRun:
     def train(self, epoch: int, on_step) -> EpochStats:  # noqa: ANN001 - progress callback
         lr = self.w_opt.param_groups[0]["lr"]
         ctx = EpochContext(self.net, self.w_opt, self.weight_stream.epoch(epoch), self.arch_stream.epoch(epoch),
-                           epoch, self.spec.epochs, float(self.cfg["grad_clip"]), on_step)
+                           epoch, self.spec.epochs, float(self.cfg["grad_clip"]), on_step,
+                           steps_per_epoch=min(len(self.weight_stream), len(self.arch_stream)))
         stats = self.method.train_epoch(ctx)
         self.scheduler.step()
         stats.extra["lr_w"] = lr
@@ -231,8 +259,69 @@ def _try_set_status(store: Store, run_id: str, status: str, error: str) -> None:
         pass  # the store itself is what failed; the original error is the one to report
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back for the block and deliver them after it (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(held):
+            signal.raise_signal(sig)  # the restored handler decides: KeyboardInterrupt, exit or ignore
+
+
+class _StopCheck:
+    """Called after every weight step: advances the progress display and, every few seconds, checks
+    the store for a stop request."""
+
+    def __init__(self, store: Store, run_id: str, step) -> None:  # noqa: ANN001 - progress callback
+        self.store, self.run_id, self.step = store, run_id, step
+        self.next_check = time.monotonic() + STOP_CHECK_SECONDS
+
+    def __call__(self) -> None:
+        self.step()
+        if time.monotonic() >= self.next_check:
+            self.next_check = time.monotonic() + STOP_CHECK_SECONDS
+            if self.store.run_status([self.run_id]).get(self.run_id) == "interrupted":
+                raise RunStopped
+
+
 def execute(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
-    """Run (or resume) one search to completion; failures are recorded, not raised."""
+    """Run (or resume) one search to completion; failures are recorded, not raised.
+
+    Bad input raises a HarnessError before anything is stored; a run another process is executing
+    returns ``busy`` without touching it.
+    """
+    try:
+        with run_lock(env.checkpoint_dir, spec.run_id):
+            return _execute_locked(spec, env)
+    except RunBusy as exc:
+        return RunOutcome(spec.run_id, "busy", str(exc))
+
+
+def _resume_point(run: SearchRun, env: RunEnvironment) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or None to start over (dropping any stored epochs).
+
+    A checkpoint newer than the store's last epoch (only possible if the store lost a committed write)
+    cannot be resumed without a gap, so the run starts over; it is deterministic, so nothing changes.
+    """
+    remove_orphans(run.ckpt_path)
+    state = load_checkpoint(run.ckpt_path)
+    last = env.store.last_epoch(run.spec.run_id)
+    if state is not None and (last is None or last < int(state["epoch"])):
+        state = None
+    env.store.delete_epochs_after(run.spec.run_id, -1 if state is None else int(state["epoch"]))
+    return state
+
+
+def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
     run = SearchRun(spec, env)  # data, oracle and config problems raise here, before anything is stored
     env.store.upsert_run({
         "run_id": spec.run_id, "method": spec.method, "benchmark": spec.benchmark, "dataset": spec.dataset,
@@ -241,31 +330,36 @@ def execute(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
         "status": "running", "error": None, "epochs_planned": spec.epochs,
         "versions": json.dumps(versions()), "host": socket.gethostname(), "device": describe_device(env.device),
     })
-    state = load_checkpoint(run.ckpt_path)
     steps_per_epoch = min(len(run.weight_stream), len(run.arch_stream))
     progress = env.progress
+    on_step = _StopCheck(env.store, spec.run_id, progress.step)
     last_row: Mapping[str, Any] | None = None
     try:
+        state = _resume_point(run, env)
         if state is not None:
             start = run.restore(state) + 1
-            env.store.delete_epochs_after(spec.run_id, start - 1)
         else:
-            last_row = run.record(0, None, 0.0)
-            save_checkpoint(run.ckpt_path, run.state(0))
+            with _signals_held():
+                last_row = run.record(0, None, 0.0)
+                save_checkpoint(run.ckpt_path, run.state(0))
             start = 1
         progress.start_run(spec.label, spec.epochs * steps_per_epoch, (start - 1) * steps_per_epoch)
         for epoch in range(start, spec.epochs + 1):
             t0 = time.perf_counter()
-            stats = run.train(epoch, progress.step)
-            last_row = run.record(epoch, stats, time.perf_counter() - t0)
-            save_checkpoint(run.ckpt_path, run.state(epoch))
+            stats = run.train(epoch, on_step)
+            with _signals_held():
+                last_row = run.record(epoch, stats, time.perf_counter() - t0)
+                save_checkpoint(run.ckpt_path, run.state(epoch))
             progress.epoch(_epoch_summary(epoch, last_row))
     except RunFailed as exc:
         env.store.set_status(spec.run_id, "failed", error=str(exc))
         progress.end_run("failed")
         return RunOutcome(spec.run_id, "failed", str(exc))
+    except RunStopped:
+        progress.end_run("interrupted")
+        return RunOutcome(spec.run_id, "interrupted", INTERRUPTED)
     except KeyboardInterrupt:
-        env.store.set_status(spec.run_id, "interrupted", error="interrupted by the user; rerun to resume")
+        _try_set_status(env.store, spec.run_id, "interrupted", INTERRUPTED)
         raise
     except HarnessError as exc:  # e.g. a full disk while checkpointing: resumable once fixed
         _try_set_status(env.store, spec.run_id, "interrupted", str(exc))

@@ -11,13 +11,23 @@ Tables (documented in the README):
 
 Writes are idempotent (an epoch is replaced, never duplicated) and an epoch's row and its lookups are
 written in one transaction, so an epoch is either fully recorded or not at all.
+
+Concurrency: many processes (local workers, Dask or Ray workers) write to one store, each opening it
+from its URL. A SQLite store runs in WAL mode (readers never block the writer) with ``synchronous=FULL``
+(a committed epoch survives a power cut, so a store is never behind the checkpoint written after it);
+every write transaction starts with ``BEGIN IMMEDIATE``, so a read-then-write (the run upsert) cannot
+interleave with another writer, and waits up to the busy timeout (``HARNESS_STORE_TIMEOUT``, default
+60 s) for the lock, retrying "database is locked" with backoff. WAL needs a local disk: on a network
+file system or across machines use a server database (PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +35,15 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from harness.errors import StoreError
 
 SCHEMA_VERSION = 1
 STATUSES = ("running", "finished", "failed", "interrupted")
+#: seconds a write waits for another process's write lock before the store is reported locked
+DEFAULT_TIMEOUT = 60.0
+TIMEOUT_ENV = "HARNESS_STORE_TIMEOUT"
 
 metadata = sa.MetaData()
 
@@ -113,6 +126,17 @@ def store_url(location: str | Path) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (plain or ``sqlite:///file:PATH?mode=ro&uri=true``); None otherwise."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    database = parsed.database
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        database = database.removeprefix("file:")
+    return Path(database)
+
+
 def _clean(value: Any) -> Any:
     """NaN/inf become NULL: SQL has no NaN and the readers turn NULL back into NaN."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -121,51 +145,84 @@ def _clean(value: Any) -> Any:
 
 
 class Store:
-    """Open (and create if needed) a results store at ``location``."""
+    """Open (and create if needed) a results store at ``location``.
 
-    def __init__(self, location: str | Path, create: bool = True) -> None:
+    ``timeout`` is how long a write waits for another process's write lock (default
+    ``$HARNESS_STORE_TIMEOUT`` or 60 s) before failing with a "store is locked" error.
+    """
+
+    def __init__(self, location: str | Path, create: bool = True, timeout: float | None = None) -> None:
         self.url = store_url(location)
-        self.location = str(location)
-        if self.url.startswith("sqlite:///"):
-            path = Path(self.url.removeprefix("sqlite:///"))
+        self.timeout = float(timeout if timeout is not None else os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+        path = sqlite_file(self.url)
+        # how messages name the store: its file, or the URL without its password
+        self.location = str(path) if path is not None else sa.engine.make_url(self.url).render_as_string()
+        if path is not None:
             if not path.exists() and not create:
                 raise StoreError(f"no results store at {path}; run `harness run ... --store {location}` first")
-            if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
-                raise StoreError(f"{path} is not a results store (not a SQLite file); pass another --store path")
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.engine = sa.create_engine(self.url, connect_args=_connect_args(self.url))
             if create:
-                metadata.create_all(self.engine)
-            self._check_schema(create)
+                path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(self.url, connect_args=_connect_args(self.url, self.timeout))
+            if path is not None:
+                _configure_sqlite(self.engine, self.timeout)
+            self._open(create)
         except (DatabaseError, OperationalError, sqlite3.DatabaseError) as exc:
+            # the file's header is never read with open(): closing any descriptor of a SQLite file drops
+            # the POSIX locks of every connection of this process to it (see sqlite.org/howtocorrupt.html)
+            if "file is not a database" in _first_line(exc):
+                raise StoreError(f"{path} is not a results store (not a SQLite file); "
+                                 "pass another --store path") from None
             raise StoreError(f"cannot open results store {location}: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        """Close the store's connections (a worker does so after each run)."""
+        self.engine.dispose()
 
     @property
     def path(self) -> Path | None:
         """The SQLite file, or None for server stores."""
-        return Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None
+        return sqlite_file(self.url)
 
-    def _check_schema(self, create: bool) -> None:
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
-            if row is None:
-                if not create:
-                    raise StoreError(f"{self.location} is not a results store (no schema version)")
-                conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"store {self.location} has schema version {row[0]}, newer than this harness "
-                    f"({SCHEMA_VERSION}); upgrade nasbench-harness to read it"
-                )
+    def _open(self, create: bool) -> None:
+        """Check the schema version; create the tables (atomically, once) in a new store."""
+        with self.engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            version = (conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+                       if "meta" in names else None)
+        if version is None:
+            if names - set(metadata.tables):
+                raise StoreError(f"{self.location} is not a results store (a database with other tables); "
+                                 "pass another --store path")
+            if not create:
+                raise StoreError(f"{self.location} is not a results store (no schema version)")
+            self._write(_create_schema)
+        elif int(version) > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.location} has schema version {version}, newer than this harness "
+                f"({SCHEMA_VERSION}); upgrade nasbench-harness to read it"
+            )
 
     # -- writes -----------------------------------------------------------------------------------
     def _write(self, fn) -> None:  # noqa: ANN001 - a callable taking the connection
-        try:
-            with self.engine.begin() as conn:
-                fn(conn)
-        except OperationalError as exc:
-            raise StoreError(f"cannot write to results store {self.location}: {_first_line(exc)}") from None
+        """Run ``fn`` in one write transaction, retrying lock contention until the timeout."""
+        deadline = time.monotonic() + self.timeout
+        delay, attempt = 0.05, 0
+        while True:
+            attempt += 1
+            try:
+                with self.engine.connect().execution_options(harness_write=True) as conn, conn.begin():
+                    fn(conn)
+                return
+            except IntegrityError as exc:  # two writers inserted the same key at once: the retry updates it
+                if attempt >= 3:
+                    raise StoreError(f"cannot write to results store {self.location}: {_first_line(exc)}") from None
+            except OperationalError as exc:
+                reason = _first_line(exc)
+                if not _is_busy(reason) or time.monotonic() + delay > deadline:
+                    raise StoreError(_write_problem(self.location, reason, self.timeout)) from None
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
 
     def upsert_run(self, row: Mapping[str, Any]) -> None:
         """Insert a run, or refresh its mutable fields if it exists (created_at is kept)."""
@@ -214,18 +271,38 @@ class Store:
         self._write(fn)
 
     def delete_epochs_after(self, run_id: str, epoch: int) -> None:
-        """Drop epochs a resumed run will recompute (written after its last checkpoint)."""
+        """Drop epochs a resumed run will recompute (written after its last checkpoint); -1 drops all."""
         def fn(conn: sa.Connection) -> None:
             conn.execute(sa.delete(lookups).where((lookups.c.run_id == run_id) & (lookups.c.epoch > epoch)))
             conn.execute(sa.delete(epochs).where((epochs.c.run_id == run_id) & (epochs.c.epoch > epoch)))
+            conn.execute(sa.update(runs).where((runs.c.run_id == run_id) & (runs.c.epochs_done > epoch))
+                         .values(epochs_done=max(epoch, 0), updated_at=now()))
 
         self._write(fn)
+
+    def interrupt_running(self, run_ids: Sequence[str], reason: str) -> None:
+        """Mark the listed runs that are still ``running`` as interrupted; their workers see it and stop."""
+        self._write(lambda conn: conn.execute(
+            sa.update(runs).where(runs.c.run_id.in_(list(run_ids)) & (runs.c.status == "running"))
+            .values(status="interrupted", error=reason, updated_at=now())))
 
     # -- reads ------------------------------------------------------------------------------------
     def run_status(self, run_ids: Sequence[str]) -> dict[str, str]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs.c.run_id, runs.c.status).where(runs.c.run_id.in_(list(run_ids))))
             return {r.run_id: r.status for r in rows}
+
+    def run_progress(self, run_ids: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+        """run id -> (status, epochs done, epochs planned), for progress displays polling the store."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.run_id, runs.c.status, runs.c.epochs_done, runs.c.epochs_planned)
+                                .where(runs.c.run_id.in_(list(run_ids))))
+            return {r.run_id: (r.status, r.epochs_done, r.epochs_planned) for r in rows}
+
+    def last_epoch(self, run_id: str) -> int | None:
+        """The newest stored epoch of a run, or None when it has none."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(epochs.c.epoch)).where(epochs.c.run_id == run_id)).scalar()
 
     def runs_df(self) -> pd.DataFrame:
         """All runs; ``config`` and ``versions`` decoded from JSON."""
@@ -264,13 +341,49 @@ def _jsonable(key: str, value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if key in ("arch_params", "extra") else value
 
 
-def _looks_like_sqlite(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(16) == b"SQLite format 3\x00"
+def _create_schema(conn: sa.Connection) -> None:
+    metadata.create_all(conn)
+    if conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first() is None:
+        conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
 
 
-def _connect_args(url: str) -> dict[str, Any]:
-    return {"timeout": 60} if url.startswith("sqlite") else {}
+def _connect_args(url: str, timeout: float) -> dict[str, Any]:
+    return {"timeout": timeout} if url.startswith("sqlite") else {}
+
+
+def _configure_sqlite(engine: sa.Engine, timeout: float) -> None:
+    """WAL, FULL sync and SQLAlchemy-controlled transactions (SQLAlchemy's documented pysqlite recipe)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects
+        dbapi_connection.isolation_level = None  # the driver never begins on its own; "begin" below does
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass  # a read-only file keeps its journal mode; reading works either way
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("harness_write") else "BEGIN")
+
+
+def _is_busy(reason: str) -> bool:
+    return "locked" in reason or "busy" in reason
+
+
+def _write_problem(location: str, reason: str, timeout: float) -> str:
+    if _is_busy(reason):
+        return (f"results store {location} is locked: another process held its write lock for over {timeout:g} s; "
+                f"let it finish or stop it, then rerun (or raise {TIMEOUT_ENV})")
+    if "readonly" in reason or "read-only" in reason:
+        return f"results store {location} is read-only ({reason}); make it writable or pass --store a writable path"
+    if "full" in reason:
+        return f"results store {location}: the disk is full ({reason}); free space and rerun the same command"
+    return f"cannot write to results store {location}: {reason}"
 
 
 def _first_line(exc: BaseException) -> str:
