@@ -1,0 +1,191 @@
+"""What reports read from a store: finished runs grouped into variants, their final epochs and curves.
+
+A *variant* is a set of runs that differ only by seed: same benchmark, method, setting, profile and
+resolved config (so a quick-profile run is never pooled with a paper-profile one). Every number a
+report shows is a mean and a population std (ddof=0, numpy's default, so one seed reads ± 0.00) over
+the finished runs of one variant on one dataset, taken at the run's last epoch (GAEA Table 2's
+convention, spec 6.3.1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.specs import resolve_config
+from results.reports.labels import method_label, method_order
+from results.store import Store
+
+VARIANT_KEYS = ("benchmark", "method", "setting", "profile", "config_hash")
+BUDGET_NAMES = {"hp200": "200-epoch table", "hp12": "12-epoch table"}
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and population std of ``n`` values."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Stat | None:
+        arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        arr = arr[np.isfinite(arr)]
+        if arr.size == 0:
+            return None
+        return cls(float(arr.mean()), float(arr.std()), int(arr.size))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Runs that differ only by seed."""
+
+    benchmark: str
+    method: str
+    setting: str
+    profile: str
+    config_hash: str
+    epochs: int
+    budget: str
+    space: str = ""  # the benchmark's search space where it has several (1Shot1's ``search_space``)
+    overrides: tuple[str, ...] = ()  # "key=value" settings that differ from the profile's (``--set``)
+    tag: str = ""  # disambiguates variants that share everything shown (a short config hash)
+
+    @property
+    def label(self) -> str:
+        return method_label(self.method, self.setting)
+
+    @property
+    def description(self) -> str:
+        """How the runs were made: profile, search epochs, oracle budget (never hide an hp12 number)."""
+        profile = f"{self.profile}+set" if self.overrides else self.profile
+        text = f"{profile} · {self.epochs} ep · {self.budget}"
+        text = f"space {self.space} · {text}" if self.space else text
+        return f"{text} · cfg {self.tag}" if self.tag else text
+
+    @property
+    def sort_key(self) -> tuple[Any, ...]:
+        return (method_order(self.method), self.method, self.setting, self.benchmark, self.profile,
+                self.epochs, self.config_hash)
+
+
+class ReportData:
+    """The runs of a store as reports need them (finished runs only, unless said otherwise)."""
+
+    def __init__(self, store: Store) -> None:
+        self.location = store.location
+        runs = store.runs_df()
+        epochs = store.epochs_df(with_runs=False)
+        runs["epochs_cfg"] = [int(c.get("epochs", p)) for c, p in zip(runs["config"], runs["epochs_planned"],
+                                                                        strict=True)]
+        last = epochs.sort_values(["run_id", "epoch"]).groupby("run_id").tail(1)
+        budgets = dict(zip(last["run_id"], last["oracle_budget"], strict=True))
+        runs["budget"] = [budgets.get(r) or c.get("oracle_budget", "-") for r, c in
+                          zip(runs["run_id"], runs["config"], strict=True)]
+        variants = _variants(runs)
+        runs["variant"] = [variants[_key(r)] for r in runs.itertuples()]
+        self.runs = runs  # every run, whatever its status, with its Variant
+        finished = runs[runs["status"] == "finished"]
+        self.finished = finished.sort_values(["run_id"]).reset_index(drop=True)
+        keep = set(self.finished["run_id"])
+        cols = ["run_id", "variant", "dataset", "seed", "search_seconds"]
+        self.epochs = epochs[epochs["run_id"].isin(keep)].merge(self.finished[cols], on="run_id")
+        self.final = (self.epochs.sort_values(["run_id", "epoch"]).groupby("run_id").tail(1)
+                      .sort_values(["run_id"]).reset_index(drop=True))
+        lookups = store.lookups_df(run_ids=sorted(keep))
+        final_epoch = dict(zip(self.final["run_id"], self.final["epoch"], strict=True))
+        at_end = lookups["epoch"] == lookups["run_id"].map(final_epoch)
+        self.final_lookups = lookups[at_end & (lookups["stat"] == "mean")].reset_index(drop=True)
+
+    def runs_of(self, variant: Variant, dataset: str) -> pd.DataFrame:
+        """Final rows of the finished runs of ``variant`` searched on ``dataset``, by seed."""
+        rows = self.final[(self.final["variant"] == variant) & (self.final["dataset"] == dataset)]
+        return rows.sort_values("seed")
+
+    def has_runs(self, method: str, benchmark: str, dataset: str, setting: str | None = None,
+                 space: str = "") -> bool:
+        """Whether a finished run of ``method`` (in ``setting``, any if None) exists on benchmark:dataset."""
+        f = self.finished
+        hit = (f["method"] == method) & (f["benchmark"] == benchmark) & (f["dataset"] == dataset)
+        hit &= f["variant"].map(lambda v: v.space) == space
+        if setting is not None:
+            hit &= f["setting"] == setting
+        return bool(hit.any())
+
+    def finished_variants(self, benchmark: str | None = None) -> list[Variant]:
+        found = {v for v in self.finished["variant"] if benchmark is None or v.benchmark == benchmark}
+        return sorted(found, key=lambda v: v.sort_key)
+
+    def transfer(self, variant: Variant, target: str, split: str = "test") -> Stat | None:
+        """The architectures ``variant`` found on CIFAR-10, evaluated on ``target`` through the oracle."""
+        rids = self.runs_of(variant, "cifar10")["run_id"]
+        lk = self.final_lookups
+        rows = lk[lk["run_id"].isin(set(rids)) & (lk["dataset"] == target) & (lk["split"] == split)
+                  & (lk["budget"] == variant.budget)]
+        return Stat.of(rows.sort_values("run_id")["value"])
+
+    def recorded_optimum(self, dataset: str, split: str = "test", budget: str = "hp200") -> float | None:
+        """The optimum the runs recorded with their lookups (the oracle's, at run time)."""
+        lk = self.final_lookups
+        rows = lk[(lk["dataset"] == dataset) & (lk["split"] == split) & (lk["budget"] == budget)]
+        return float(rows["optimum"].iloc[0]) if len(rows) else None
+
+
+def _key(run: Any) -> tuple[str, ...]:
+    return tuple(getattr(run, k) for k in VARIANT_KEYS)
+
+
+def _variants(runs: pd.DataFrame) -> dict[tuple[str, ...], Variant]:
+    """One Variant per distinct key; a config tag where two would otherwise read the same."""
+    first = runs.sort_values("run_id").drop_duplicates(list(VARIANT_KEYS))
+    plain = {_key(r): Variant(*_key(r), epochs=int(r.epochs_cfg), budget=str(r.budget), space=space_of(r.config),
+                              overrides=overrides_of(r.method, r.benchmark, r.profile, r.config))
+             for r in first.itertuples()}
+    shown: dict[tuple[Any, ...], int] = {}
+    for v in plain.values():
+        ident = (v.benchmark, v.method, v.setting, v.description)
+        shown[ident] = shown.get(ident, 0) + 1
+    return {k: replace(v, tag=v.config_hash[:6]) if shown[(v.benchmark, v.method, v.setting, v.description)] > 1
+            else v for k, v in plain.items()}
+
+
+def overrides_of(method: str, benchmark: str, profile: str, config: dict[str, Any]) -> tuple[str, ...]:
+    """The settings of ``config`` that differ from what ``profile`` resolves to (the run's ``--set``s)."""
+    try:
+        preset = resolve_config(method, benchmark, profile)
+    except HarnessError:  # a method, benchmark or profile this harness no longer knows: nothing to compare
+        return ()
+    return tuple(f"{k}={json.dumps(config[k])}" for k in sorted(config) if preset.get(k, None) != config[k])
+
+
+def space_of(config: dict[str, Any]) -> str:
+    """The search space a run's config names ("" for single-space benchmarks such as NB201)."""
+    value = config.get("search_space")
+    return "" if value is None else str(value)
+
+
+def curve(epochs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per epoch: mean, population std and count over runs of ``column`` (rows of one series)."""
+    rows = epochs[["epoch", "run_id", column]].dropna()
+    grouped = rows.sort_values(["epoch", "run_id"]).groupby("epoch")[column]
+    return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0), "n": grouped.count()}).reset_index()
+
+
+def value_at_time(epochs: pd.DataFrame, column: str, seconds: float) -> pd.Series:
+    """Per run: ``column`` of the last epoch recorded by ``seconds`` of cumulative search time.
+
+    A search's answer at time t is the architecture it derived at its last finished epoch, so the value
+    is a step function of ``seconds_total``; runs that had not finished epoch 0 by then read NaN.
+    """
+    out: dict[str, float] = {}
+    for run_id, rows in epochs.sort_values(["run_id", "epoch"]).groupby("run_id"):
+        done = rows[rows["seconds_total"] <= seconds]
+        out[str(run_id)] = float(done[column].iloc[-1]) if len(done) else float("nan")
+    return pd.Series(out, name=column, dtype=np.float64)

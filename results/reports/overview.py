@@ -1,0 +1,54 @@
+"""The table no paper has: every method x benchmark x dataset the store holds, on the same footing.
+
+Per variant and dataset: finished and failed runs, and over the finished runs' final epochs the test
+regret, test accuracy, op-weight entropy, skip-connection count and search time (mean ± std).
+"""
+
+from __future__ import annotations
+
+import benchmarks.registry
+from harness.errors import ConfigError
+from results.reports.data import ReportData, Stat
+from results.reports.render import Column, ReportTable
+
+COLUMNS = [
+    Column("method", "Method"), Column("benchmark", "Benchmark"), Column("dataset", "Dataset"),
+    Column("runs", "Runs"), Column("seeds", "Seeds"), Column("failed", "Failed"),
+    Column("regret", "Final test regret (pp)", 2), Column("acc", "Final test acc. (%)", 2),
+    Column("entropy", "Final entropy (nats)", 3), Column("skip", "Skip connections", 2),
+    Column("seconds", "Search time (s)", 0),
+]
+
+
+def _dataset_order(benchmark: str, dataset: str) -> int:
+    try:
+        names = benchmarks.registry.get(benchmark).datasets
+    except ConfigError:
+        return 0
+    return names.index(dataset) if dataset in names else len(names)
+
+
+def build(data: ReportData) -> ReportTable:
+    table = ReportTable("overview", "Every method × benchmark × dataset in the store: final-epoch values, "
+                        "mean ± std over seeds", COLUMNS, sortable=True)
+    runs = data.runs
+    pairs = {(v, ds) for v, ds in zip(runs["variant"], runs["dataset"], strict=True)}
+    for variant, dataset in sorted(pairs, key=lambda p: (p[0].sort_key, _dataset_order(p[0].benchmark, p[1]), p[1])):
+        mine = runs[(runs["variant"] == variant) & (runs["dataset"] == dataset)]
+        final = data.runs_of(variant, dataset)
+        table.rows.append({
+            "method": variant.label, "benchmark": variant.benchmark, "dataset": dataset,
+            "runs": variant.description,
+            "seeds": ", ".join(str(s) for s in final["seed"]) or None,
+            "failed": str(int((mine["status"] == "failed").sum())),
+            "regret": Stat.of(final["regret_test"]), "acc": Stat.of(final["test_acc"]),
+            "entropy": Stat.of(final["entropy_ops"]), "skip": Stat.of(final["n_skip"]),
+            "seconds": Stat.of(final["search_seconds"]),
+        })
+    table.notes = [
+        "Finished runs only (failed runs are counted, not averaged); std is the population std over seeds.",
+        "Regret = the benchmark optimum of the same metric minus the derived architecture's value, in percentage "
+        "points; entropy is the mean over decisions of -Σ p ln p of the op weights; 'Runs' gives the profile "
+        "('+set': settings changed with --set, listed in index.html), search epochs and the oracle budget.",
+    ]
+    return table
