@@ -1,8 +1,9 @@
 """Benchmarks the harness can search on, each as the four things the runner needs.
 
 A benchmark gives its search space (from run options), its supernet, its oracle (opened from the
-oracle directory) and a description of a derived architecture (printable form, the key the oracle is
-queried with, and the skip-connection count that signals collapse).
+oracle directory for the run's options: NAS-Bench-1Shot1's regret zero depends on the space) and a
+description of a derived architecture (printable form, the key the oracle is queried with, and the
+skip-connection count that signals collapse).
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ class Benchmark:
     datasets: tuple[str, ...]
     make_space: Callable[[Mapping[str, Any]], SearchSpace]
     make_supernet: Callable[[SearchSpace, Mapping[str, Any], int], nn.Module]
-    open_oracle: Callable[[Path], Oracle]
+    open_oracle: Callable[[Path, Mapping[str, Any]], Oracle]
     describe: Callable[[SearchSpace, Selection], ArchRecord]
 
 
 def get(name: str) -> Benchmark:
+    from benchmarks.nb1shot1 import BENCHMARK as NB1SHOT1
     from benchmarks.nb201 import BENCHMARK as NB201
 
-    known = {NB201.name: NB201}
+    known = {NB201.name: NB201, NB1SHOT1.name: NB1SHOT1}
     if name not in known:
         raise ConfigError(f"unknown benchmark {name!r}; valid benchmarks: {', '.join(known)}")
     return known[name]

@@ -1,4 +1,4 @@
-"""The ``harness`` command line: run, methods, status, data."""
+"""The ``harness`` command line: run, methods, status, data, report."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import ConfigError, HarnessError
+from harness.report_cli import report
 
 app = typer.Typer(
     help="Benchmark weight-sharing NAS methods on tabular benchmarks (NAS-Bench-201, ...).\n\n"
@@ -89,6 +90,16 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run",
                                           help="List the runs and what the store holds; run nothing.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar per run.")] = True,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Runs in parallel in local worker processes "
+                                             "[default 1: in this process; with --gpus, one per GPU slot].")] = None,
+    gpus: Annotated[str | None, typer.Option("--gpus", help="Comma list of CUDA devices the local workers use, "
+                                             "assigned round-robin (e.g. 0,1).")] = None,
+    runs_per_gpu: Annotated[int | None, typer.Option("--runs-per-gpu", help="Runs sharing one GPU at a time "
+                                                     "(local workers; fractional GPUs on Ray).")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local (this machine), dask (an existing Dask "
+                                          "cluster, with --scheduler) or ray.")] = "local",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Cluster address: tcp://HOST:8786 for "
+                                                  "Dask, ray://HOST:10001 or auto for Ray.")] = None,
 ) -> None:
     """Search: every method x dataset x setting x seed, skipping runs the store already finished.
 
@@ -97,9 +108,10 @@ def run(
     An interrupted command resumes each unfinished run from its last finished epoch.
     """
     from benchmarks.datasets import resolve_data_root
+    from harness.executors import RunTask, plan, run_grid
     from harness.grid import expand, parse_datasets, parse_settings
+    from harness.monitor import StoreProgress
     from harness.progress import NullProgress, RichProgress
-    from harness.runner import RunEnvironment, execute, resolve_device
     from harness.specs import parse_override
     from methods.registry import resolve_methods
     from results.store import Store
@@ -107,13 +119,16 @@ def run(
     overrides = dict(parse_override(s) for s in (set_ or []))
     specs = expand(resolve_methods(methods), benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
                    _seeds(seeds, first_seed), profile, overrides)
+    step_bars = RichProgress() if progress else NullProgress()
+    chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
     st = Store(store)
     status = st.run_status([s.run_id for s in specs])
     skip = {"finished"} | (set() if retry_failed else {"failed"})
     todo = [s for s in specs if status.get(s.run_id) not in skip]
     console.print(f"{len(specs)} runs requested; {len(specs) - len(todo)} already in {store} "
                   f"({sum(status.get(s.run_id) == 'finished' for s in specs)} finished, "
-                  f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run.")
+                  f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run"
+                  + (f" with the {chosen.executor.name} executor." if todo else "."))
     if dry_run:
         for s in specs:
             console.print(f"  {s.run_id}  {s.label:<50} {status.get(s.run_id, 'new')}")
@@ -121,17 +136,23 @@ def run(
     if not todo:
         _print_final(st, [s.run_id for s in specs])
         return
-    env_device = resolve_device(device)
-    display = RichProgress() if progress else NullProgress()
-    with display:
-        env = RunEnvironment(store=st, data_root=resolve_data_root(data_root), oracle_dir=oracle_dir(oracle_dir_),
-                             checkpoint_dir=checkpoint_dir(checkpoint_dir_, st.path), device=env_device,
-                             progress=display)
-        for spec in todo:
-            outcome = execute(spec, env)
-            if outcome.status == "failed":
-                display.message(f"[red]failed[/red] {spec.label}: {outcome.error}")
+    root, oracles = str(resolve_data_root(data_root)), str(oracle_dir(oracle_dir_))
+    ckpt = str(checkpoint_dir(checkpoint_dir_, st.path))
+    tasks = [RunTask(s, st.url, root, oracles, ckpt, chosen.device) for s in todo]
+    parallel = chosen.executor.name != "in-process"
+    display = (StoreProgress() if progress else NullProgress()) if parallel else step_bars
+    try:
+        with display:
+            outcomes = run_grid(tasks, chosen.executor, st, display)
+    except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+        Console(stderr=True).print("interrupted: rerun the same command to resume unfinished runs")
+        raise typer.Exit(130) from None
     _print_final(st, [s.run_id for s in specs])
+    unfinished = [o for o in outcomes if o.status in ("died", "busy", "interrupted")]
+    if unfinished:
+        console.print(f"{len(unfinished)} run(s) did not finish ({', '.join(sorted({o.status for o in unfinished}))}"
+                      "); rerun the same command to resume them")
+        raise typer.Exit(1)
 
 
 def _print_final(store, run_ids: list[str], verbose: bool = False) -> None:  # noqa: ANN001 - a Store
@@ -224,21 +245,38 @@ def data_download(
 
 @data_app.command("import")
 def data_import(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark the file belongs to: nb201.")],
+    benchmark: Annotated[str, typer.Argument(help="Benchmark the file belongs to: nb201, or nb101 (which also "
+                                             "builds the NAS-Bench-1Shot1 tables).")],
     source: Annotated[Path, typer.Argument(help="Official file (NAS-Bench-201 .pth, NATS-Bench topology "
-                                           "archive directory) or a per-architecture CSV.")],
+                                           "archive directory, NAS-Bench-101 tfrecord) or a per-architecture CSV.")],
     budget: Annotated[str | None, typer.Option("--budget", help="Training budget of a CSV's numbers "
                                                "(hp200 or hp12); inferred from the file name if absent.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load official pickle files without "
                                                "asking (only for files from the official source).")] = False,
+    verify_hashes: Annotated[bool, typer.Option("--verify-hashes/--no-verify-hashes", help="NAS-Bench-101: "
+                                                "recompute every cell's hash and compare it with the file's.")] = True,
+    spaces: Annotated[str, typer.Option("--spaces", help="NAS-Bench-101: the NAS-Bench-1Shot1 spaces to enumerate "
+                                        "(comma list of 1, 2, 3).")] = "1,2,3",
     oracle_dir_: OracleDirOpt = None,
 ) -> None:
     """Import a benchmark file into the compact table the oracle memory-maps."""
     from benchmarks.nb201.importers import import_nb201, needs_pickle
     from benchmarks.nb201.oracle import NB201Oracle
 
+    if benchmark == "nb101":
+        from benchmarks.nb1shot1.oracle import import_nb101_tables
+
+        try:
+            numbers = tuple(sorted({int(n) for n in spaces.split(",") if n.strip()}))
+        except ValueError:
+            numbers = ()
+        if not numbers or not set(numbers) <= {1, 2, 3}:
+            raise ConfigError(f"--spaces {spaces!r}: give a comma list of 1, 2, 3 (NAS-Bench-1Shot1 spaces)")
+        import_nb101_tables(source, oracle_dir(oracle_dir_), verify_hashes=verify_hashes, progress=console.print,
+                            numbers=numbers)
+        return
     if benchmark != "nb201":
-        raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201")
+        raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201, nb101")
     if needs_pickle(source) and not trust_pickle:
         console.print(f"[yellow]{source} is a Python pickle: loading it can run arbitrary code.[/yellow] "
                       "Only continue for files from the official NAS-Bench-201 / NATS-Bench release.")
@@ -270,8 +308,15 @@ def data_info(oracle_dir_: OracleDirOpt = None) -> None:
                       f"{src['sha256'][:12]}, imported {src['date']}): {what}")
 
 
+app.command()(report)  # implemented in harness/report_cli.py
+
+
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit status 2."""
+    """Entry point: user errors become one line on stderr and exit status 2; SIGTERM (a batch system's
+    time limit) stops like Ctrl-C, so every unfinished run is left resumable."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         app()
     except HarnessError as exc:

@@ -20,7 +20,7 @@ import benchmarks.registry
 from harness.errors import ConfigError
 from methods import registry
 
-#: Weight-training settings per benchmark (NB201: GAEA P0 C.3 / spec 1.6.5).
+#: Weight-training settings per benchmark (NB201: GAEA P0 C.3 / spec 1.6.5; 1Shot1: spec 1.6.4).
 BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
     "nb201": {
         "batch_size": 64,
@@ -36,6 +36,25 @@ BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
         "train_limit": None,
         "eval_limit": None,
         "oracle_budget": "hp200",
+    },
+    # NAS-Bench-1Shot1: the reference PC-DARTS train_search.py defaults (spec 1.6.4 [C]), which GAEA reuses
+    # for its weights (P0 C.2). layers 9 = 3 stages of N = 3 cells; search length: the methods' 50 epochs
+    # (the [H] default; train_search.py says 100: --set epochs=100).
+    "nb1shot1": {
+        "batch_size": 96,
+        "lr": 0.025,
+        "lr_min": 0.001,
+        "momentum": 0.9,
+        "weight_decay": 3e-4,
+        "grad_clip": 5.0,
+        "C": 16,
+        "N": 3,
+        "search_space": 1,  # 1, 2 or 3
+        "scheduler_epochs": None,
+        "split_seed": 0,
+        "train_limit": None,
+        "eval_limit": None,
+        "oracle_budget": "e108",
     },
 }
 
