@@ -35,6 +35,7 @@ import torch
 import benchmarks.registry
 from benchmarks.datasets import BatchStream, ImageData, eval_batches, load, search_split
 from benchmarks.space import one_hot_weights
+from harness.blackbox_run import BlackBoxRun
 from harness.checkpoint import (
     RunBusy,
     checkpoint_path,
@@ -46,10 +47,10 @@ from harness.checkpoint import (
 )
 from harness.errors import HarnessError, RunFailed
 from harness.progress import NullProgress
+from harness.records import detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
 from methods.base import EpochContext, EpochStats, SearchMethod
-from methods.entropy import mean_entropy, normalized_mean_entropy
 from methods.loop import evaluate
 from results.store import Store
 
@@ -154,6 +155,11 @@ class SearchRun:
         self.seconds_total = 0.0
         self.ckpt_path = checkpoint_path(env.checkpoint_dir, spec.run_id)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """Weight steps per epoch: what the progress display counts."""
+        return min(len(self.weight_stream), len(self.arch_stream))
+
     def _eval_set(self, arch_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Held-out images for supernet metrics: the search-valid half (bilevel) or the test split (ERM)."""
         limit = self.cfg["eval_limit"]
@@ -194,15 +200,9 @@ class SearchRun:
         """Derive the architecture, look it up, evaluate the supernet and write the epoch."""
         t0 = time.perf_counter()
         selection = self.method.derive()
-        rec = self.bench.describe(self.space, selection)
-        budget = str(self.cfg["oracle_budget"])
-        found = self.oracle.lookups(rec.key, budget=budget)
-        (test_ds, test_split), (valid_ds, valid_split) = self.oracle.search_metrics(self.spec.dataset)
-        head = {(lk.dataset, lk.split): lk for lk in found if lk.stat == "mean"}
-        test, valid = head.get((test_ds, test_split)), head.get((valid_ds, valid_split))
+        fields, lookup_rows = oracle_fields(self.bench, self.space, self.oracle, self.spec.dataset,
+                                            str(self.cfg["oracle_budget"]), selection)
         probs = self.method.probabilities()
-        ops = [g for g in self.space.groups if g.role == "ops"]
-        edges = [g for g in self.space.groups if g.role == "edges"]
         bs = int(self.cfg["batch_size"])
         d = self.data
         cont = evaluate(self.net, self.method.eval_weights(), eval_batches(*self.eval_set, bs, d.mean, d.std))
@@ -210,16 +210,11 @@ class SearchRun:
         disc = evaluate(self.net, discrete, eval_batches(*self.eval_set, bs, d.mean, d.std))
         seconds_eval = time.perf_counter() - t0
         self.seconds_total += seconds_train + seconds_eval
-        extra = dict(self.method.epoch_fields())
+        extra = {**self.method.epoch_fields(), **detail_fields(self.bench, self.space, probs, selection)}
         if stats is not None:
             extra.update(stats.extra)
         row = {
-            "arch": rec.arch, "arch_key": str(rec.key), "n_skip": rec.n_skip, "oracle_budget": budget,
-            "test_acc": test.value if test else None, "valid_acc": valid.value if valid else None,
-            "regret_test": test.regret if test else None, "regret_valid": valid.regret if valid else None,
-            "entropy_ops": _mean_rows([probs[g.name] for g in ops]),
-            "entropy_ops_norm": _norm_rows([probs[g.name] for g in ops], [g.mask for g in ops]),
-            "entropy_edges": _mean_rows([probs[g.name] for g in edges]) if edges else None,
+            **fields, **entropy_fields(self.space, probs),
             "train_loss": stats.train_loss if stats else None, "train_acc": stats.train_acc if stats else None,
             "supernet_valid_loss": cont[0], "supernet_valid_acc": cont[1], "supernet_valid_acc_discrete": disc[1],
             "lr_w": extra.pop("lr_w", None),
@@ -232,18 +227,15 @@ class SearchRun:
                             "probs": {k: v.cpu().tolist() for k, v in probs.items()}},
             "extra": extra,
         }
-        lookup_rows = [{"dataset": lk.dataset, "split": lk.split, "budget": lk.budget, "stat": lk.stat,
-                        "value": lk.value, "optimum": lk.optimum, "regret": lk.regret} for lk in found]
         self.env.store.write_epoch(self.spec.run_id, epoch, row, lookup_rows, search_seconds=self.seconds_total)
         return row
 
 
-def _mean_rows(mats: list[torch.Tensor]) -> float:
-    return mean_entropy(torch.cat([m.cpu() for m in mats], dim=0))
-
-
-def _norm_rows(mats: list[torch.Tensor], masks: list[torch.Tensor]) -> float:
-    return normalized_mean_entropy(torch.cat([m.cpu() for m in mats], dim=0), torch.cat(masks, dim=0))
+def make_run(spec: RunSpec, env: RunEnvironment) -> SearchRun | BlackBoxRun:
+    """The one place the kinds of run part: a supernet search, or a black-box search on the table alone."""
+    if registry.get(spec.method).needs_supernet:
+        return SearchRun(spec, env)
+    return BlackBoxRun(spec, env)
 
 
 def _epoch_summary(epoch: int, row: Mapping[str, Any]) -> str:
@@ -306,7 +298,7 @@ def execute(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
         return RunOutcome(spec.run_id, "busy", str(exc))
 
 
-def _resume_point(run: SearchRun, env: RunEnvironment) -> dict[str, Any] | None:
+def _resume_point(run: SearchRun | BlackBoxRun, env: RunEnvironment) -> dict[str, Any] | None:
     """The checkpoint to resume from, or None to start over (dropping any stored epochs).
 
     A checkpoint newer than the store's last epoch (only possible if the store lost a committed write)
@@ -322,7 +314,7 @@ def _resume_point(run: SearchRun, env: RunEnvironment) -> dict[str, Any] | None:
 
 
 def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
-    run = SearchRun(spec, env)  # data, oracle and config problems raise here, before anything is stored
+    run = make_run(spec, env)  # data, oracle and config problems raise here, before anything is stored
     env.store.upsert_run({
         "run_id": spec.run_id, "method": spec.method, "benchmark": spec.benchmark, "dataset": spec.dataset,
         "setting": spec.setting, "seed": spec.seed, "profile": spec.profile,
@@ -330,7 +322,7 @@ def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
         "status": "running", "error": None, "epochs_planned": spec.epochs,
         "versions": json.dumps(versions()), "host": socket.gethostname(), "device": describe_device(env.device),
     })
-    steps_per_epoch = min(len(run.weight_stream), len(run.arch_stream))
+    steps_per_epoch = run.steps_per_epoch
     progress = env.progress
     on_step = _StopCheck(env.store, spec.run_id, progress.step)
     last_row: Mapping[str, Any] | None = None

@@ -54,6 +54,10 @@ class EpochStats:
 class SearchMethod:
     """Base class; subclasses choose the relaxation and the architecture optimizer."""
 
+    #: False for black-box searches that query the benchmark alone (``methods.blackbox``): the runner then
+    #: builds no supernet and loads no images
+    needs_supernet: bool = True
+
     def __init__(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                  device: torch.device | str = "cpu") -> None:
         self.space = space
@@ -154,6 +158,10 @@ class MethodEntry:
     choices: Mapping[str, str] = field(default_factory=dict)
     #: position in listings (papers' order); ties broken by name
     order: int = 100
+
+    @property
+    def needs_supernet(self) -> bool:
+        return self.cls.needs_supernet
 
     def create(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                device: torch.device | str = "cpu") -> SearchMethod:

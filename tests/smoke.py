@@ -1,7 +1,8 @@
 """A tiny real search through the runner, shared by the per-method smoke tests.
 
 Runs one method for a couple of epochs on a 4-channel, 1-cell supernet over 256 real CIFAR-10 images
-with the real NAS-Bench-201 table, and returns the stored epochs.
+with the real NAS-Bench-201 table, and returns the stored epochs. A black-box method (no supernet)
+runs on the tables alone: two checkpoints of its simulated budget, with the 12-epoch and cost tables.
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from results.store import Store
 from tests.conftest import SHARED_DATA, shared_file
 
 TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "eval_limit": 64, "epochs": 2}
+#: what the black-box baselines search on: the 12-epoch accuracies and the training seconds per epoch
+BLACKBOX_TABLES = ("nb201-hp12-mean-accuracies.csv", "nb201-cifar10-costs.csv")
 
 
-def nb201_oracle_dir(directory: Path) -> Path:
-    """Import the real hp200 table into ``directory`` (once) and return it."""
+def nb201_oracle_dir(directory: Path, blackbox: bool = False) -> Path:
+    """Import the real hp200 table into ``directory`` (once; ``blackbox`` adds ``BLACKBOX_TABLES``) and return it."""
     target = NB201Oracle.default_path(directory)
     if not target.exists():
         import_nb201(shared_file("nb201-hp200-mean-accuracies.csv"), target)
+    if blackbox and not NB201Oracle.open(target).cost_metrics():
+        for name in BLACKBOX_TABLES:
+            import_nb201(shared_file(name), target)
     return directory
 
 
@@ -36,8 +42,9 @@ def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int 
     """Run ``method`` end to end on the tiny configuration; returns the outcome and its epoch rows."""
     from methods.registry import get
 
-    shared_file("cifar-10-batches-py/data_batch_1")
-    oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles")
+    if get(method).needs_supernet:
+        shared_file("cifar-10-batches-py/data_batch_1")
+    oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles", blackbox=not get(method).needs_supernet)
     spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
                           {**TINY, **overrides})
     store = Store(tmp_path / "results.db")

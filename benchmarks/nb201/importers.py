@@ -1,6 +1,7 @@
 """Importers that turn NAS-Bench-201 ground truth into the compact oracle file.
 
-Sources: the plain per-arch CSV (one budget, means), the long-format curves CSV, the official
+Sources: the plain per-arch CSV (one budget, means), the long-format curves CSV, the per-arch cost CSV
+(``<dataset>_train_seconds_per_epoch`` and the other ``COST_QUANTITIES``), the official
 NAS-Bench-201 ``.pth`` files (v1_0 / v1_1) and the NATS-Bench topology archives. The official files
 are Python pickles: they are only read with ``trust_pickle=True`` (the CLI's ``--trust-pickle``), after a
 warning, because unpickling a file can run code. Every bad input ends in a one-line ``OracleError``.
@@ -34,10 +35,12 @@ import pandas as pd
 from benchmarks.nb201.oracle import (
     BUDGET_EPOCHS,
     BUDGETS,
+    COST_QUANTITIES,
     DATASETS,
     SPLITS,
     MetricKey,
     OracleUpdate,
+    cost_name,
     write_update,
 )
 from benchmarks.nb201.space import N_ARCHS, all_arch_strings
@@ -75,11 +78,13 @@ class ImportSummary:
     curves: tuple[MetricKey, ...]
     n_archs: int
     sha256: str
+    costs: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         budgets = sorted({k.budget for k in (*self.metrics, *self.curves)})
+        costs = f"{len(self.costs)} costs, " if self.costs else ""
         return (f"imported {self.source} ({self.release}) into {self.oracle_path}: "
-                f"{len(self.metrics)} metrics, {len(self.curves)} curves, {self.n_archs} archs, "
+                f"{len(self.metrics)} metrics, {len(self.curves)} curves, {costs}{self.n_archs} archs, "
                 f"budgets {', '.join(budgets) or 'none'}")
 
 
@@ -113,8 +118,11 @@ def import_nb201(source_path: str | os.PathLike[str], oracle_path: str | os.Path
     if path.suffix == ".pth":
         return import_pth(path, oracle_path, budget, progress, trust_pickle)
     if path.suffix == ".csv":
-        if "epoch" in _csv_columns(path):
+        columns = _csv_columns(path)
+        if "epoch" in columns:
             return import_csv_curves(path, oracle_path, budget, progress)
+        if any(_cost_column(c) for c in columns):
+            return import_csv_costs(path, oracle_path, progress)
         return import_csv_table(path, oracle_path, budget, progress)
     raise OracleError(f"{path}: unknown NAS-Bench-201 source; expected a .csv export, a NAS-Bench-201 .pth "
                       "or a NATS-tss archive (directory or .pickle.pbz2)")
@@ -178,12 +186,12 @@ def _commit(path: Path, oracle_path: str | os.PathLike[str], update: OracleUpdat
     }
     write_update(oracle_path, update)
     covered = np.zeros(N_ARCHS, dtype=bool)
-    for column in update.values.values():
+    for column in (*update.values.values(), *update.costs.values()):
         covered |= ~np.isnan(column)
     for dense in update.curves.values():
         covered |= ~np.isnan(dense).all(axis=1)
     return ImportSummary(Path(oracle_path), path.name, importer, release, tuple(sorted(update.values)),
-                         tuple(sorted(update.curves)), int(covered.sum()), digest)
+                         tuple(sorted(update.curves)), int(covered.sum()), digest, tuple(sorted(update.costs)))
 
 
 # -- CSV exports -----------------------------------------------------------------------------------
@@ -195,11 +203,7 @@ def import_csv_table(source_path: str | os.PathLike[str], oracle_path: str | os.
     _Reporter(progress).info(f"reading {path.name} as {budget} means")
     frame = _read_csv(path)
     columns = _metric_columns(path, frame, {"index", "arch_str"})
-    index = _int_column(path, frame, "index", N_ARCHS)
-    if len(np.unique(index)) != N_ARCHS or len(index) != N_ARCHS:
-        raise OracleError(f"{path}: expected each of the {N_ARCHS} NAS-Bench-201 indices exactly once, found "
-                          f"{len(np.unique(index))} distinct in {len(index)} rows; use the complete export")
-    _check_arch_strings(path, frame, index)
+    index = _complete_index(path, frame)
     update = OracleUpdate()
     for column, (dataset, split) in columns.items():
         values = np.full(N_ARCHS, np.nan)
@@ -207,6 +211,56 @@ def import_csv_table(source_path: str | os.PathLike[str], oracle_path: str | os.
         update.values[MetricKey(dataset, split, budget)] = values
     return _commit(path, oracle_path, update, "csv-table", _sha256(path), "csv",
                    "per-arch CSV export, mean over the benchmark's seeds")
+
+
+def import_csv_costs(source_path: str | os.PathLike[str], oracle_path: str | os.PathLike[str],
+                     progress: Progress | None = None) -> ImportSummary:
+    """Per-arch cost CSV (``index, arch_str, <dataset>_<quantity>...``, quantity in ``COST_QUANTITIES``)."""
+    path = _existing(source_path)
+    _Reporter(progress).info(f"reading {path.name} as per-architecture costs")
+    frame = _read_csv(path)
+    missing = {"index", "arch_str"} - set(frame.columns)
+    if missing:
+        raise OracleError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected index, arch_str "
+                          "and <dataset>_<quantity> cost columns")
+    index = _complete_index(path, frame)
+    update = OracleUpdate()
+    for column in frame.columns:
+        if column in ("index", "arch_str"):
+            continue
+        found = _cost_column(str(column))
+        if found is None:
+            raise OracleError(f"{path}: unexpected column {column!r}; cost columns are <dataset>_<quantity> with "
+                              f"quantity in {', '.join(COST_QUANTITIES)}")
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise OracleError(f"{path}: row {row + 2}: {column} = {_cell(frame, str(column), row)} is not a "
+                              "non-negative number; check the export")
+        column_values = update.costs[cost_name(*found)] = np.full(N_ARCHS, np.nan)
+        column_values[index] = values
+    return _commit(path, oracle_path, update, "csv-costs", _sha256(path), "csv",
+                   "per-arch cost CSV export (training seconds per epoch, FLOPs, parameters, latency)")
+
+
+def _cost_column(column: str) -> tuple[str, str] | None:
+    """(dataset, quantity) of a ``<dataset>_<quantity>`` cost column, None for any other column."""
+    for quantity in COST_QUANTITIES:
+        dataset = column.removesuffix(f"_{quantity}")
+        if dataset != column and dataset in DATASETS:
+            return dataset, quantity
+    return None
+
+
+def _complete_index(path: Path, frame: pd.DataFrame) -> np.ndarray:
+    """The ``index`` column of a per-arch export, which must hold every cell once under its official string."""
+    index = _int_column(path, frame, "index", N_ARCHS)
+    if len(np.unique(index)) != N_ARCHS or len(index) != N_ARCHS:
+        raise OracleError(f"{path}: expected each of the {N_ARCHS} NAS-Bench-201 indices exactly once, found "
+                          f"{len(np.unique(index))} distinct in {len(index)} rows; use the complete export")
+    _check_arch_strings(path, frame, index)
+    return index
 
 
 def import_csv_curves(source_path: str | os.PathLike[str], oracle_path: str | os.PathLike[str],

@@ -11,8 +11,10 @@ File layout (a ``benchmarks.table`` file, meta ``benchmark = "nb201"``):
 - ``values``: float32 [n_metrics, 15625], row labels = metric names ``dataset/split/budget/stat``;
 - per curve metric ``m`` (mean over seeds): ``curve:m`` float32 [n_rows, epochs] and ``curve_rows:m``
   int32 [15625] (arch index -> row, -1 = no curve), so a 200-arch curve table costs 200 rows;
+- ``costs``: float32 [n_costs, 15625], row labels = ``dataset/quantity`` (``COST_QUANTITIES``: training
+  seconds per epoch, FLOPs, parameters, latency), read by the black-box baselines' simulated time budget;
 - meta ``sources``: one provenance record per import (importer, source file, sha256, date, release,
-  note, and the metrics/curves it currently provides).
+  note, and the metrics/curves/costs it currently provides).
 """
 
 from __future__ import annotations
@@ -41,9 +43,13 @@ SEARCH_METRICS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "cifar100": (("cifar100", "test"), ("cifar100", "valid")),
     "ImageNet16-120": (("ImageNet16-120", "test"), ("ImageNet16-120", "valid")),
 }
+#: Per-architecture cost quantities an import may provide (a cost CSV's ``<dataset>_<quantity>`` columns).
+COST_QUANTITIES: tuple[str, ...] = ("train_seconds_per_epoch", "flops_M", "params_M", "latency_s")
+TRAIN_SECONDS = "train_seconds_per_epoch"
 BENCHMARK_TAG = "nb201"
-SCHEMA = 1
+SCHEMA = 1  # the costs block came later; readers that predate it ignore it, so the schema is unchanged
 VALUES = "values"
+COSTS = "costs"
 _STAT = re.compile(r"mean|seed\d+")
 _REMEDY = "re-import it with `harness data import nb201 <source file>`"
 
@@ -104,7 +110,17 @@ class OracleUpdate:
 
     values: dict[MetricKey, np.ndarray] = field(default_factory=dict)
     curves: dict[MetricKey, np.ndarray] = field(default_factory=dict)
+    costs: dict[str, np.ndarray] = field(default_factory=dict)  # cost_name(dataset, quantity) -> column
     source: dict[str, Any] = field(default_factory=dict)
+
+
+def cost_name(dataset: str, quantity: str) -> str:
+    """The label of a cost row, after checking both parts: ``cifar10/train_seconds_per_epoch``."""
+    if dataset not in DATASETS:
+        raise OracleError(f"unknown NAS-Bench-201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    if quantity not in COST_QUANTITIES:
+        raise OracleError(f"unknown cost {quantity!r}; valid: {', '.join(COST_QUANTITIES)}")
+    return f"{dataset}/{quantity}"
 
 
 def _curve_blocks(key: MetricKey) -> tuple[str, str]:
@@ -126,12 +142,7 @@ class NB201Oracle:
 
     def __init__(self, table: Table) -> None:
         self.path = table.path
-        if table.meta.get("benchmark") != BENCHMARK_TAG:
-            raise OracleError(f"{self.path}: not a NAS-Bench-201 oracle (benchmark "
-                              f"{table.meta.get('benchmark')!r}); {_REMEDY}")
-        if int(table.meta.get("schema", 0)) > SCHEMA:
-            raise OracleError(f"{self.path}: oracle schema {table.meta.get('schema')} is newer than this "
-                              f"harness reads ({SCHEMA}); upgrade nasbench-harness, or {_REMEDY}")
+        table.require(BENCHMARK_TAG, "NAS-Bench-201 oracle", SCHEMA)
         self._table = table
         self._rows: dict[tuple[str, str, str, str], np.ndarray] = {}
         self._keys: list[MetricKey] = []
@@ -144,6 +155,12 @@ class NB201Oracle:
                 self._keys.append(key)
                 self._rows[(key.dataset, key.split, key.budget, key.stat)] = row
         self._curve_keys = [MetricKey.from_name(n) for n in table.meta.get("curves", [])]
+        self._costs: dict[str, np.ndarray] = {}
+        if COSTS in table:
+            costs, labels = table[COSTS], table.blocks[COSTS].labels or ()
+            if costs.ndim != 2 or costs.shape != (len(labels), N_ARCHS):
+                raise OracleError(f"{self.path}: costs block has shape {costs.shape}; {_REMEDY}")
+            self._costs = dict(zip(labels, costs, strict=True))
         self._optima: dict[tuple[str, str, str, str], float] = {}
 
     @staticmethod
@@ -165,6 +182,10 @@ class NB201Oracle:
     def curve_metrics(self) -> list[MetricKey]:
         return list(self._curve_keys)
 
+    def cost_metrics(self) -> list[str]:
+        """``dataset/quantity`` of every cost the table holds."""
+        return list(self._costs)
+
     @property
     def sources(self) -> list[dict[str, Any]]:
         """Provenance per import still represented in the file (importer, source, sha256, date, ...)."""
@@ -176,6 +197,29 @@ class NB201Oracle:
             if key.name in source.get("metrics", []) or key.name in source.get("curves", []):
                 return source
         return None
+
+    def cost(self, index: int, dataset: str, quantity: str = TRAIN_SECONDS) -> float:
+        """One architecture's cost (seconds, MFLOPs, M parameters) on ``dataset``; NaN where the source lacks it."""
+        name = cost_name(dataset, quantity)
+        if name not in self._costs:
+            have = ", ".join(self._costs) or "none"
+            raise OracleError(f"{self.path} has no cost {name} (it has: {have}); add it with `harness data import "
+                              f"nb201 nb201-{dataset}-costs.csv` (columns index, arch_str, {dataset}_{quantity})")
+        return float(self._costs[name][_check_index(index)])
+
+    def simulated_training(self, index: int, dataset: str, budget: str = "hp12") -> tuple[float, float]:
+        """(validation accuracy, simulated seconds) of training one cell on ``budget``'s schedule: NAS-Bench-201's
+        protocol for black-box searches (the valid metric of the search dataset; the budget's epochs times the
+        cell's recorded training seconds per epoch). A cell the table lacks is an OracleError."""
+        valid = MetricKey(*self.search_metrics(dataset)[1], budget)
+        accuracy = float(self.query(int(index), valid.dataset, valid.split, valid.budget))
+        seconds = BUDGET_EPOCHS[budget] * self.cost(int(index), dataset)
+        if not np.isfinite(accuracy):
+            raise OracleError(f"{self.path} has no {valid.name} for cell {index}; add it with {_import_hint(valid)}")
+        if not np.isfinite(seconds) or seconds <= 0:
+            raise OracleError(f"{self.path}: cell {index} has no usable {cost_name(dataset, TRAIN_SECONDS)} "
+                              f"({seconds}); re-import the cost table")
+        return accuracy, seconds
 
     # -- queries ----------------------------------------------------------------------------------
     def query(self, index: int | np.ndarray, dataset: str, split: str, budget: str = "hp200",
@@ -282,36 +326,37 @@ def write_update(path: str | os.PathLike[str], update: OracleUpdate) -> None:
     path = Path(path)
     values: dict[MetricKey, np.ndarray] = {}
     curves: dict[MetricKey, tuple[np.ndarray, np.ndarray]] = {}
+    costs: dict[str, np.ndarray] = {}
     sources: list[dict[str, Any]] = []
     if path.exists():
         old = NB201Oracle.open(path)
         values = {k: np.array(old._rows[(k.dataset, k.split, k.budget, k.stat)]) for k in old.metrics()}
         curves = {k: tuple(np.array(a) for a in old._curve(k)) for k in old.curve_metrics()}
+        costs = {name: np.array(column) for name, column in old._costs.items()}
         sources = old.sources
-    new_values = {k.name for k in update.values}
-    new_curves = {k.name for k in update.curves}
-    sources = [_prune(s, new_values, new_curves) for s in sources]
-    sources = [s for s in sources if s["metrics"] or s["curves"]]
-    sources.append({**update.source, "metrics": sorted(new_values), "curves": sorted(new_curves)})
+    new = {"metrics": {k.name for k in update.values}, "curves": {k.name for k in update.curves},
+           "costs": set(update.costs)}
+    sources = [_prune(s, new) for s in sources]
+    sources = [s for s in sources if any(s[kind] for kind in new)]
+    sources.append({**update.source, **{kind: sorted(names) for kind, names in new.items()}})
     for key, column in update.values.items():
-        values[key] = _column(key, column)
+        values[key] = _column(key.name, column)
     for key, dense in update.curves.items():
         curves[key] = _sparse(key, dense)
-    _write(path, values, curves, sources)
+    for name, column in update.costs.items():
+        costs[name] = _column(name, column)
+    _write(path, values, curves, costs, sources)
 
 
-def _prune(source: dict[str, Any], values: set[str], curves: set[str]) -> dict[str, Any]:
-    return {
-        **source,
-        "metrics": [m for m in source.get("metrics", []) if m not in values],
-        "curves": [c for c in source.get("curves", []) if c not in curves],
-    }
+def _prune(source: dict[str, Any], new: dict[str, set[str]]) -> dict[str, Any]:
+    """``source`` without the names an update replaces (per kind: metrics, curves, costs)."""
+    return {**source, **{kind: [n for n in source.get(kind, []) if n not in names] for kind, names in new.items()}}
 
 
-def _column(key: MetricKey, column: np.ndarray) -> np.ndarray:
+def _column(name: str, column: np.ndarray) -> np.ndarray:
     column = np.asarray(column, dtype=np.float32)
     if column.shape != (N_ARCHS,):
-        raise ValueError(f"{key.name}: expected {N_ARCHS} values, got shape {column.shape}")
+        raise ValueError(f"{name}: expected {N_ARCHS} values, got shape {column.shape}")
     return column
 
 
@@ -328,11 +373,15 @@ def _sparse(key: MetricKey, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, dense[present]
 
 
-def _write(path: Path, values: dict[MetricKey, np.ndarray],
-           curves: dict[MetricKey, tuple[np.ndarray, np.ndarray]], sources: list[dict[str, Any]]) -> None:
+def _write(path: Path, values: dict[MetricKey, np.ndarray], curves: dict[MetricKey, tuple[np.ndarray, np.ndarray]],
+           costs: dict[str, np.ndarray], sources: list[dict[str, Any]]) -> None:
     keys = sorted(values)
     matrix = np.stack([values[k] for k in keys]) if keys else np.empty((0, N_ARCHS), np.float32)
     blocks: dict[str, np.ndarray] = {VALUES: matrix}
+    labels = {VALUES: [k.name for k in keys]}
+    if costs:
+        labels[COSTS] = sorted(costs)
+        blocks[COSTS] = np.stack([costs[name] for name in labels[COSTS]])
     for key in sorted(curves):
         rows_name, data_name = _curve_blocks(key)
         blocks[rows_name], blocks[data_name] = curves[key]
@@ -343,4 +392,4 @@ def _write(path: Path, values: dict[MetricKey, np.ndarray],
         "curves": [k.name for k in sorted(curves)],
         "sources": sources,
     }
-    write_table(path, blocks, meta=meta, labels={VALUES: [k.name for k in keys]})
+    write_table(path, blocks, meta=meta, labels=labels)
