@@ -52,6 +52,9 @@ class DecisionGroup:
     #: rows forming the deepest chain input -> node 1 -> ... -> output, one edge per consecutive node
     #: pair (NB201 (0, 2, 5)): what PR-DARTS's path-depth regularizer multiplies over; empty when none
     path_rows: tuple[int, ...] = ()
+    #: column the supernet mixes but a derived architecture never uses, None when every option can be
+    #: derived: DARTS's ``none`` (its genotype() skips it; the NAS-Bench-301 cells have no zero op)
+    not_derived: int | None = None
 
     @property
     def rows(self) -> int:
@@ -67,6 +70,14 @@ class DecisionGroup:
         m = torch.zeros(self.rows, self.width, dtype=torch.bool)
         for r, d in enumerate(self.decisions):
             m[r, : len(d.options)] = True
+        return m
+
+    @cached_property
+    def derivable(self) -> torch.Tensor:
+        """Bool [rows, width]: ``mask`` without the ``not_derived`` column."""
+        m = self.mask.clone()
+        if self.not_derived is not None:
+            m[:, self.not_derived] = False
         return m
 
     @property
@@ -95,12 +106,13 @@ class SearchSpace:
         return torch.zeros(g.rows, g.width)
 
     def uniform_selection_sample(self, generator: torch.Generator) -> dict[str, tuple[tuple[int, ...], ...]]:
-        """A uniformly random valid selection (k distinct options per decision)."""
+        """A uniformly random valid selection (k distinct derivable options per decision)."""
         out: dict[str, tuple[tuple[int, ...], ...]] = {}
         for g in self.groups:
             rows = []
-            for d in g.decisions:
-                perm = torch.randperm(len(d.options), generator=generator)[: d.k]
+            for r, d in enumerate(g.decisions):
+                allowed = g.derivable[r].nonzero().flatten()
+                perm = allowed[torch.randperm(len(allowed), generator=generator)[: d.k]]
                 rows.append(tuple(sorted(int(i) for i in perm)))
             out[g.name] = tuple(rows)
         return out
@@ -121,10 +133,10 @@ class SearchSpace:
 
 
 def topk_selection(group: DecisionGroup, scores: torch.Tensor) -> tuple[tuple[int, ...], ...]:
-    """Top-k options per decision by score (ties to the lower index), padded columns never chosen."""
+    """Top-k options per decision by score (ties to the lower index); padding and ``not_derived`` never chosen."""
     if scores.shape != (group.rows, group.width):
         raise ValueError(f"scores for group {group.name!r} have shape {tuple(scores.shape)}")
-    masked = scores.detach().to("cpu", torch.float64).masked_fill(~group.mask, float("-inf"))
+    masked = scores.detach().to("cpu", torch.float64).masked_fill(~group.derivable, float("-inf"))
     rows = []
     for r, d in enumerate(group.decisions):
         # stable sort on the negated scores keeps the lower index first among equal scores

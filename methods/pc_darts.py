@@ -99,7 +99,9 @@ ENTRIES = (
         defaults={"arch_lr": 6e-4, "arch_betas": (0.5, 0.999), "arch_weight_decay": 1e-3, "arch_init_scale": 1e-3,
                   "warmup_epochs": 15, **_PARTIAL},
         # 1Shot1's PC-DARTS train_search.py: arch Adam lr 3e-4, no warm start (spec 1.6.4 [C])
-        per_benchmark={"nb1shot1": {"arch_lr": 3e-4, "warmup_epochs": 0}},
+        # DARTS space (nb301): PC-DARTS train_search.py weights, batch 256, lr 0.1 cosine to 0.001 (spec 1.6.1 [C])
+        per_benchmark={"nb1shot1": {"arch_lr": 3e-4, "warmup_epochs": 0},
+                       "nb301": {"batch_size": 256, "lr": 0.1, "lr_min": 0.001}},
         choices={
             "arch_lr": "6e-4 (PC-DARTS train_search.py, spec 6.1 row 8) | 3e-4 (1Shot1's PC-DARTS: its "
                        "per-benchmark value once 1Shot1 exists)",
@@ -121,7 +123,9 @@ ENTRIES = (
         default_setting="bilevel",
         defaults={"arch_lr": 0.1, "edge_lr": 0.1, "eg_floor": 0.0, "warmup_epochs": 10, **_PARTIAL},
         # 1Shot1 (P0 C.2): uniform init, EG step 0.1 the only architecture setting; no warm start there
-        per_benchmark={"nb1shot1": {"warmup_epochs": 0}},
+        # DARTS space (nb301): GAEA's stage-1 config, batch 256, lr 0.1 cosine to 0.0 (P0 C.1.1; PC-DARTS's code
+        # anneals to 0.001: AMBIGUOUS, spec 1.6.1)
+        per_benchmark={"nb1shot1": {"warmup_epochs": 0}, "nb301": {"batch_size": 256, "lr": 0.1, "lr_min": 0.0}},
         choices={
             "warmup_epochs": "10 (P0 C.1, DARTS space; kept on NB201: 10 of 50 epochs as in gaea_release's "
                              "PC-DARTS search)",

@@ -160,6 +160,8 @@ ENTRIES = (
                   "tau_max": 10.0, "tau_min": 0.1, "pr_lambda_skip": 0.01, "pr_lambda_nonskip": 0.005,
                   "pr_lambda_path": 0.005, "pr_sample_ops": 2, "pr_nodes": None, "epochs": 50, "warmup_epochs": 0,
                   "exclude_none": False},
+        # DARTS space (nb301): P3 section 5, 200 epochs, batch 128; h = 7 nodes (spec 4.3)
+        per_benchmark={"nb301": {"epochs": 200, "batch_size": 128, "pr_nodes": 7}},
         choices={
             "arch_lr, arch_betas, arch_weight_decay": "Adam 3e-4, (0.5, 0.999), 1e-3: DARTS defaults [H] "
                                                       "(paper: Adam, settings in its missing appendix)",

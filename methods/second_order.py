@@ -170,7 +170,8 @@ ENTRIES = (
         settings=("bilevel",),
         defaults={**DARTS_ARCH_ADAM, "arch_init_scale": 0.0, "amend_eta": 0.1, "epochs": 50, "warmup_epochs": 0,
                   "exclude_none": False, "hvp": "finite_difference", "fd_eps": "per_stage"},
-        per_benchmark={"nb201": {"exclude_none": True}},
+        # DARTS space (nb301): P2 4.1 search, batch 96, 100 epochs (all 14 edges: P2's S1 fixes 8, not done here)
+        per_benchmark={"nb201": {"exclude_none": True}, "nb301": {"batch_size": 96, "epochs": 100}},
         choices={
             "fd_eps": "per_stage: eps = 0.01/||v|| for v = grad_w L_val, then for H grad_w L_val (spec 3.2 [H]) | "
                       "shared: one eps for both stages, w3,4 = w +- [grad L(w1) - grad L(w2)]/2 as printed in App. A.2",

@@ -9,7 +9,8 @@ import torch
 import methods.eg
 from benchmarks.nb201 import BENCHMARK
 from benchmarks.nb201.space import OPS, NB201Space
-from benchmarks.nb201.supernet import NB201Supernet, SearchCell, channel_shuffle
+from benchmarks.nb201.supernet import NB201Supernet, SearchCell
+from benchmarks.supernet_ops import channel_shuffle
 from harness.errors import ConfigError
 from harness.specs import resolve_config
 from methods.base import EpochContext

@@ -33,7 +33,7 @@ from torch import nn
 
 from benchmarks.nb1shot1.space import NB1Shot1Space
 from benchmarks.nb101.graph import CONV1X1, CONV3X3, MAXPOOL3X3
-from benchmarks.nb201.supernet import channel_shuffle
+from benchmarks.supernet_ops import channel_shuffle
 from harness.errors import ConfigError
 
 

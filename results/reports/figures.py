@@ -112,7 +112,7 @@ SPECS: tuple[FigureSpec, ...] = (
                         + _needs("Figure 1, 1Shot1 panel", [("pc-darts",), ("gaea-pc-darts",)], None,
                                  ONESHOT1, ("cifar10",), "1")
                         + _needs("Figure 1, DARTS CNN space panel", [("pc-darts",), ("gaea-pc-darts",)], None,
-                                 "darts", ("cifar10",))),
+                                 "nb301", ("cifar10",))),
                FIGURE_SOURCES["fig1"]),
     FigureSpec("fig2_1shot1_regret", "Figure 2: NAS-Bench-1Shot1 test regret", "regret_test", REGRET_LABEL,
                lambda: ["pc-darts", "gaea-pc-darts"], _oneshot_panels,

@@ -1,0 +1,167 @@
+"""The DARTS space: genotype strings and indices, decisions <-> genotypes, and the search supernet on a tiny
+configuration (shapes, skipped zero-weight ops and edges, GDAS's scalar zero terms, PC-DARTS channels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.darts.genotype import CELL_SIZE, DARTS_V2, Genotype, GenotypeError
+from benchmarks.darts.space import PATH_ROWS, DartsSpace
+from benchmarks.darts.supernet import DartsSupernet
+from benchmarks.nb301.evolution import random_genotype
+from benchmarks.space import one_hot_weights, topk_selection
+from harness.errors import ConfigError
+
+#: ``str(genotypes.DARTS_V2)`` as the DARTS code prints it (concat as range, pairs in its order)
+DARTS_V2_CODE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+                 "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+                 "normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+                 "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+                 "('max_pool_3x3', 1)], reduce_concat=range(2, 6))")
+
+
+def test_genotype_strings_round_trip_and_canonicalize():
+    parsed = Genotype.from_string(DARTS_V2_CODE)
+    assert parsed == DARTS_V2
+    # node 3 of the reduce cell lists input 2 before 1 in DARTS; the canonical form sorts by input
+    assert DARTS_V2.reduce[2:4] == (("max_pool_3x3", 1), ("skip_connect", 2))
+    assert Genotype.from_string(str(DARTS_V2)) == DARTS_V2
+    assert DARTS_V2.count("skip_connect", "normal") == 2 and DARTS_V2.count("skip_connect", "reduce") == 3
+
+
+def test_index_round_trips_and_fits_int64():
+    assert CELL_SIZE ** 2 < 2 ** 63
+    rng = np.random.default_rng(0)
+    for g in [DARTS_V2, *(random_genotype(rng) for _ in range(200))]:
+        assert Genotype.from_index(g.index) == g
+    assert Genotype.from_index(0).index == 0 and Genotype.from_index(CELL_SIZE ** 2 - 1).index == CELL_SIZE ** 2 - 1
+
+
+@pytest.mark.parametrize("text, message", [
+    (DARTS_V2_CODE.replace("'dil_conv_3x3', 2", "'none', 2"), "op 'none' is not a DARTS cell op"),
+    (DARTS_V2_CODE.replace("'dil_conv_3x3', 2", "'skip_connect', 0"), "node 5 takes inputs 0, 0"),
+    (DARTS_V2_CODE.replace("('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0)",
+                           "('sep_conv_3x3', 0), ('sep_conv_3x3', 2), ('sep_conv_3x3', 0)", 1), "node 2 takes inputs"),
+    (DARTS_V2_CODE.replace("normal_concat=range(2, 6)", "normal_concat=[2, 3]"), "normal_concat must be nodes 2..5"),
+    ("Genotype(normal=__import__('os'))", "not a DARTS genotype string"),
+    ("|nor_conv_3x3~0|+|none~0|none~1|", "not a DARTS genotype string"),
+])
+def test_genotypes_outside_the_space_are_one_line_errors(text, message):
+    with pytest.raises(GenotypeError, match=message.replace("(", r"\(")) as err:
+        Genotype.from_string(text)
+    assert "\n" not in str(err.value)
+    with pytest.raises(GenotypeError, match="outside"):
+        Genotype.from_index(CELL_SIZE ** 2)
+
+
+def test_space_decisions_follow_the_contract():
+    space = DartsSpace()
+    names = [(g.name, g.role, g.rows, g.width, g.ks[0]) for g in space.groups]
+    assert names == [("normal", "ops", 14, 8, 1), ("reduce", "ops", 14, 8, 1), ("normal_inputs", "edges", 4, 5, 2),
+                     ("reduce_inputs", "edges", 4, 5, 2)]
+    normal = space.group("normal")
+    assert normal.skip_option == 3 and normal.not_derived == 0 and normal.path_rows == PATH_ROWS == (1, 4, 8, 13)
+    assert not normal.nodes  # the input groups are the edge weights: PC-DARTS adds no second normalization
+    assert space.group("normal_inputs").mask.sum(dim=1).tolist() == [2, 3, 4, 5]
+    no_none = DartsSpace(include_none=False)
+    assert no_none.group("reduce").width == 7 and no_none.group("reduce").not_derived is None
+    assert no_none.genotype(no_none.selection(DARTS_V2)) == DARTS_V2
+
+
+def test_derivation_and_sampling_never_pick_the_zero_op():
+    space = DartsSpace()
+    g = space.group("normal")
+    scores = torch.rand(g.rows, g.width)
+    scores[:, 0] = 10.0  # none strongest everywhere, as in a collapsing DARTS
+    assert all(row[0] == int(scores[r, 1:].argmax()) + 1 for r, row in enumerate(topk_selection(g, scores)))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        space.genotype(space.uniform_selection_sample(gen))  # raises on a kept zero op
+
+
+def test_selection_and_genotype_convert_both_ways():
+    space = DartsSpace()
+    selection = space.selection(DARTS_V2)
+    assert selection["reduce_inputs"] == ((0, 1), (1, 2), (0, 2), (1, 2))
+    assert space.genotype(selection) == DARTS_V2
+    rows = list(selection["normal"])
+    rows[11] = (0,)  # edge 5 <- 2 is kept by node 5: its op becomes the zero op
+    with pytest.raises(GenotypeError, match="zero op"):
+        space.genotype({**selection, "normal": tuple(rows)})
+
+
+def test_option_costs_count_op_weights():
+    costs = DartsSpace().option_costs("reduce", channels=16)
+    assert costs.shape == (14, 8)
+    c = 16
+    assert costs[4].tolist() == [0, 0, 0, 0, 2 * (9 * c + c * c), 2 * (25 * c + c * c), 9 * c + c * c, 25 * c + c * c]
+    assert costs[0, 3] == c * c  # a stride-2 identity is a FactorizedReduce
+    assert DartsSpace().option_costs("normal")[:, 3].eq(0).all()
+    assert DartsSpace().option_costs("normal_inputs").eq(0).all()
+
+
+def _uniform(space: DartsSpace) -> dict[str, torch.Tensor]:
+    return {g.name: g.mask.float() / g.mask.sum(dim=-1, keepdim=True) for g in space.groups}
+
+
+def _one_hot(space: DartsSpace, genotype: Genotype) -> dict[str, torch.Tensor]:
+    sel = space.selection(genotype)
+    return {g.name: one_hot_weights(g, sel[g.name]) for g in space.groups}
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_supernet_shapes_and_cells(k):
+    torch.manual_seed(0)
+    space = DartsSpace()
+    net = DartsSupernet(space, C=4, N=1, num_classes=10, partial_channels=k)
+    assert [c.reduction for c in net.cells] == [False, True, False, True, False]  # 3N + 2, reductions at 1/3, 2/3
+    out = net(torch.randn(2, 3, 16, 16), _uniform(space))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    assert net.classifier.in_features == 4 * 4 * 4  # 4 nodes x 4C after two reductions
+
+
+def test_zero_weight_ops_and_edges_are_not_computed():
+    torch.manual_seed(0)
+    space = DartsSpace()
+    net = DartsSupernet(space, C=4, N=1).eval()
+    calls: dict[str, int] = {}
+    for name, module in net.named_modules():
+        if ".ops." in name and name.count(".") == 5:
+            module.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+    net(torch.randn(2, 3, 16, 16), _one_hot(space, DARTS_V2))
+    ran = {tuple(n.split(".")[i] for i in (1, 3, 5)) for n in calls}  # (cell, edge, op)
+    assert len(calls) == 8 * 5  # 8 kept edges x 1 op in each of the 5 cells
+    normal_edges = {(int(e), op) for c, e, op in ran if c == "0"}
+    assert normal_edges == {(0, "sep_conv_3x3"), (1, "sep_conv_3x3"), (2, "sep_conv_3x3"), (3, "sep_conv_3x3"),
+                            (6, "sep_conv_3x3"), (5, "skip_connect"), (9, "skip_connect"), (11, "dil_conv_3x3")}
+
+
+def test_scalar_zero_ops_keep_the_forward_and_reach_every_weight():
+    torch.manual_seed(0)
+    space = DartsSpace()
+    net = DartsSupernet(space, C=4, N=1).eval()
+    x = torch.randn(2, 3, 16, 16)
+    weights = {k: v.clone().requires_grad_(True) for k, v in _one_hot(space, DARTS_V2).items()}
+    skip = net(x, weights)
+    scalar = net(x, weights, zero_ops="scalar")
+    assert torch.allclose(skip, scalar)
+    scalar.sum().backward()
+    for name, w in weights.items():
+        real = space.group(name).mask
+        assert (w.grad[real] != 0).float().mean() > 0.9, name
+
+
+def test_pc_darts_scales_whole_edges_by_their_input_weight():
+    torch.manual_seed(0)
+    space = DartsSpace()
+    net = DartsSupernet(space, C=8, N=1, partial_channels=4).eval()
+    x = torch.randn(2, 3, 16, 16)
+    w = _uniform(space)
+    base = net(x, w)
+    zeroed = {**w, "normal_inputs": w["normal_inputs"].clone()}
+    zeroed["normal_inputs"][3] = 0.0  # node 5 gets nothing: a zero input weight drops the bypass too
+    assert not torch.allclose(base, net(x, zeroed))
+    with pytest.raises(ConfigError, match="partial_channels=3"):
+        DartsSupernet(space, C=8, N=1, partial_channels=3)
