@@ -30,18 +30,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.nb201.space import EDGES
-
-
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, affine: bool, track: bool) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track),
-        )
+from benchmarks.supernet_ops import ReLUConvBN, partial_channel_merge
 
 
 class ResidualReduction(nn.Module):
@@ -57,6 +50,33 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
+class AvgPool3x3(nn.Module):
+    """NB201's ``avg_pool_3x3``: 3x3 mean, stride 1, padding 1, padded cells not counted.
+
+    Computed as a depthwise convolution with a ones kernel times 1 / (cells counted), the numbers of
+    ``AvgPool2d(3, 1, 1, count_include_pad=False)`` up to float rounding: on the CPU that pooling was a
+    third of a DARTS step, its forward + backward 2.6-7x slower than this (docs/performance.md).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("kernel", torch.ones(channels, 1, 3, 3), persistent=False)
+        self._inv_counts: dict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        summed = F.conv2d(x, self.kernel.to(x.dtype), padding=1, groups=self.kernel.shape[0])
+        return summed * self._inv_count(x.shape[-2], x.shape[-1], x.device, summed.dtype)
+
+    def _inv_count(self, h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """1 / (number of in-image cells under each 3x3 window), built once per image size."""
+        key = (h, w, device, dtype)
+        if key not in self._inv_counts:
+            counts = F.conv2d(torch.ones(1, 1, h, w, dtype=torch.float64), torch.ones(1, 1, 3, 3, dtype=torch.float64),
+                              padding=1)
+            self._inv_counts[key] = (1 / counts).to(device=device, dtype=dtype)
+        return self._inv_counts[key]
+
+
 def make_op(name: str, channels: int, affine: bool, track: bool) -> nn.Module:
     """A stride-1 NB201 operation other than ``none``."""
     if name == "skip_connect":
@@ -66,17 +86,11 @@ def make_op(name: str, channels: int, affine: bool, track: bool) -> nn.Module:
     if name == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1, affine, track)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3(channels)
     raise ValueError(f"unknown NAS-Bench-201 op {name!r}")
 
 
 ZERO_OPS = ("skip", "scalar")
-
-
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet's shuffle as PC-DARTS uses it: output channel j * groups + g is input channel g * (C / groups) + j."""
-    b, c, h, w = x.shape
-    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
 class SearchCell(nn.Module):
@@ -107,8 +121,7 @@ class SearchCell(nn.Module):
                 mixed = term if mixed is None else mixed + term
         if self.k == 1 or not any(active):
             return mixed
-        mixed = torch.zeros_like(part) if mixed is None else mixed
-        return channel_shuffle(torch.cat([mixed, w.sum() * x[:, self.op_channels:]], dim=1), self.k)
+        return partial_channel_merge(mixed, x, self.k, w.sum())
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[Sequence[bool]],
                 node_bias: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
