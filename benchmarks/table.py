@@ -195,6 +195,15 @@ class Table:
                 raise fail(f"block {block.name!r} extends past the end of the file (truncated)")
         return cls(path, blocks, meta, data_start, crc, remedy)
 
+    def require(self, benchmark: str, what: str, schema: int) -> None:
+        """Refuse a table of another benchmark, or one written by a newer harness (its schema is higher)."""
+        found = self.meta.get("benchmark")
+        if found != benchmark:
+            raise self._fail(f"not a {what} table (benchmark {found!r})")
+        if int(self.meta.get("schema", 0)) > schema:
+            raise self._fail(f"table schema {self.meta.get('schema')} is newer than this harness reads ({schema})",
+                             f"upgrade nasbench-harness, or {self._fail.remedy}")
+
     def __contains__(self, name: object) -> bool:
         return name in self.blocks
 

@@ -87,13 +87,8 @@ class NB101Table:
 
     def __init__(self, table: Table) -> None:
         self.path = table.path
-        meta = table.meta
-        if meta.get("benchmark") != BENCHMARK_TAG:
-            raise OracleError(f"{self.path}: not a NAS-Bench-101 table (benchmark {meta.get('benchmark')!r}); {REMEDY}")
-        if int(meta.get("schema", 0)) > SCHEMA:
-            raise OracleError(f"{self.path}: table schema {meta.get('schema')} is newer than this harness reads "
-                              f"({SCHEMA}); upgrade nasbench-harness, or {REMEDY}")
-        n = int(meta.get("n_cells", -1))
+        table.require(BENCHMARK_TAG, "NAS-Bench-101", SCHEMA)
+        n = int(table.meta.get("n_cells", -1))
         shapes = {"digest": (n, 4), "valid": (n, REPEATS), "test": (n, REPEATS), "train_time": (n, REPEATS),
                   "params": (n,), "spec": (n, 2)}
         for name, shape in shapes.items():

@@ -146,12 +146,8 @@ class NB1Shot1Oracle:
 
     def __init__(self, nb101: NB101Table, table: Table, space: NB1Shot1Space) -> None:
         self.nb101, self.space, self.path = nb101, space, table.path
+        table.require(BENCHMARK_TAG, "NAS-Bench-1Shot1", SCHEMA)
         meta = table.meta
-        if meta.get("benchmark") != BENCHMARK_TAG:
-            raise OracleError(f"{self.path}: not a NAS-Bench-1Shot1 table; {REMEDY}")
-        if int(meta.get("schema", 0)) > SCHEMA:
-            raise OracleError(f"{self.path}: table schema {meta.get('schema')} is newer than this harness reads "
-                              f"({SCHEMA}); upgrade nasbench-harness, or {REMEDY}")
         if meta.get("nb101_sha256") != nb101.identity:
             raise OracleError(f"{self.path} was built from another NAS-Bench-101 import than {nb101.path}; {REMEDY}")
         entry = meta.get("spaces", {}).get(str(space.number))
