@@ -36,6 +36,20 @@ def parse_datasets(text: str, benchmark: str) -> list[str]:
     return items
 
 
+def runnable_methods(methods: Sequence[str], benchmark: str, requested: str) -> list[str]:
+    """``methods`` minus those that cannot search ``benchmark`` (black-box baselines need a table that
+    simulates training). Ones named exactly in ``requested`` are an error; ones that came from ``all`` or a
+    family are dropped, so ``--methods all`` means every method that runs there."""
+    if benchmarks.registry.get(benchmark).simulates_training:
+        return list(methods)
+    named = {item.strip() for item in requested.split(",")}
+    unable = [m for m in methods if not registry.get(m).needs_supernet]
+    if named & set(unable):
+        raise ConfigError(f"{sorted(named & set(unable))[0]} is a black-box baseline on a table that simulates "
+                          f"training; {benchmark} has none: drop it from --methods (it runs on nb201)")
+    return [m for m in methods if m not in unable]
+
+
 def expand(methods: Sequence[str], benchmark: str, datasets: Sequence[str], settings: Sequence[str],
            seeds: Sequence[int], profile: str, overrides: Mapping[str, Any] | None = None) -> list[RunSpec]:
     specs: list[RunSpec] = []

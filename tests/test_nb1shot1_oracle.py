@@ -139,7 +139,7 @@ def test_bad_queries(fixture_oracle):
 FAST = {"rs-ws": {"rsws_candidates": 4}}
 
 
-@pytest.mark.parametrize("method", list(registry()))
+@pytest.mark.parametrize("method", [name for name, entry in registry().items() if entry.needs_supernet])
 def test_method_runs_on_nb1shot1(method, fixture_oracle, tmp_path):
     directory, *_ = fixture_oracle
     outcome, epochs = run_tiny(method, tmp_path, benchmark="nb1shot1", oracle_dir=directory, **FAST.get(method, {}))
@@ -161,3 +161,40 @@ def test_search_space_option_selects_the_space(fixture_oracle, tmp_path):
     assert epochs["arch"].str.startswith("ss2:").all()
     # GAEA's uniform init: ln 3 per choice block at epoch 0 (spec 6.7)
     assert epochs.iloc[0]["entropy_ops"] == pytest.approx(math.log(3), abs=1e-6)
+
+
+def test_space_option_expands_one_run_per_space_and_rejects_bad_values(tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    cli = CliRunner()
+    base = ["run", "--methods", "pc-darts", "--benchmark", "nb1shot1", "--store", str(tmp_path / "r.db"),
+            "--dry-run", "--no-progress"]
+    listed = cli.invoke(app, [*base, "--space", "1,3"])
+    assert listed.exit_code == 0, listed.output
+    assert "2 runs requested" in listed.output
+    everything = cli.invoke(app, [*base, "--space", "all", "--seeds", "2"])
+    assert "6 runs requested" in everything.output
+    for bad, message in ((["--space", "4"], "has spaces 1, 2 and 3"),
+                         (["--space", "1", "--set", "search_space=2"], "conflict")):
+        result = cli.invoke(app, [*base, *bad])
+        assert result.exit_code != 0 and message in str(result.exception) + result.output
+    wrong_bench = cli.invoke(app, ["run", "--methods", "darts", "--space", "1", "--dry-run",
+                                   "--store", str(tmp_path / "r.db")])
+    assert "applies to --benchmark nb1shot1 only" in str(wrong_bench.exception) + wrong_bench.output
+
+
+def test_all_means_every_method_that_runs_there_and_a_named_black_box_method_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    cli = CliRunner()
+    base = ["run", "--benchmark", "nb1shot1", "--store", str(tmp_path / "r.db"), "--dry-run", "--no-progress"]
+    listed = cli.invoke(app, [*base, "--methods", "all"])
+    supernet_methods = sum(entry.needs_supernet for entry in registry().values())
+    assert listed.exit_code == 0 and f"{supernet_methods} runs requested" in listed.output, listed.output
+    refused = cli.invoke(app, [*base, "--methods", "darts,rea"])
+    assert refused.exit_code != 0
+    assert "rea is a black-box baseline" in str(refused.exception) + refused.output

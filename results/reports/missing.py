@@ -25,7 +25,7 @@ class Need:
     setting: str | None
     benchmark: str
     dataset: str
-    space: str = ""  # the benchmark's search space (``--set search_space=...``), "" where it has one
+    space: str = ""  # the benchmark's search space (``--space N``), "" where it has one
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def run_command(methods: Iterable[str], benchmark: str, datasets: Iterable[str],
     if setting is not None:
         parts += ["--setting", setting]
     if space:
-        parts += ["--set", f"search_space={space}"]
+        parts += ["--space", space]
     parts += ["--seeds", str(seeds), "--profile", profile, "--store", store]
     return shlex.join(parts)
 
