@@ -9,7 +9,7 @@ skip-connection count that signals collapse).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +25,9 @@ class ArchRecord:
 
     arch: str  # the benchmark's canonical string
     key: int  # what the oracle is queried with (NB201: the official index)
-    n_skip: int
+    n_skip: int  # skip connections (DARTS: of the normal cell, the collapse indicator)
+    #: further per-epoch counts for the row's ``extra`` (DARTS: skip connections per cell type)
+    details: Mapping[str, float] = field(default_factory=dict)
 
 
 class Oracle(Protocol):
@@ -43,13 +45,16 @@ class Benchmark:
     make_supernet: Callable[[SearchSpace, Mapping[str, Any], int], nn.Module]
     open_oracle: Callable[[Path, Mapping[str, Any]], Oracle]
     describe: Callable[[SearchSpace, Selection], ArchRecord]
+    #: its table charges simulated training time per cell, so the black-box baselines can search it
+    simulates_training: bool = False
 
 
 def get(name: str) -> Benchmark:
     from benchmarks.nb1shot1 import BENCHMARK as NB1SHOT1
     from benchmarks.nb201 import BENCHMARK as NB201
+    from benchmarks.nb301 import BENCHMARK as NB301
 
-    known = {NB201.name: NB201, NB1SHOT1.name: NB1SHOT1}
+    known = {NB201.name: NB201, NB1SHOT1.name: NB1SHOT1, NB301.name: NB301}
     if name not in known:
         raise ConfigError(f"unknown benchmark {name!r}; valid benchmarks: {', '.join(known)}")
     return known[name]

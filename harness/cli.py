@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.bench.command import bench
 from harness.errors import ConfigError, HarnessError
 from harness.report_cli import report
 
@@ -66,6 +67,21 @@ def _seeds(count: int, first: int) -> list[int]:
     return list(range(first, first + count))
 
 
+def _space_overrides(space: str | None, benchmark: str, overrides: dict) -> list[dict[str, int]]:
+    """One ``search_space`` override per space named by ``--space`` (none without it)."""
+    if space is None:
+        return [{}]
+    if benchmark != "nb1shot1":
+        raise ConfigError(f"--space applies to --benchmark nb1shot1 only, not {benchmark}; drop --space")
+    if "search_space" in overrides:
+        raise ConfigError("--space and --set search_space=... conflict; give one of them")
+    names = ["1", "2", "3"] if space.strip() == "all" else [p.strip() for p in space.split(",") if p.strip()]
+    bad = [n for n in names if n not in ("1", "2", "3")]
+    if bad or not names:
+        raise ConfigError(f"--space {space!r}: NAS-Bench-1Shot1 has spaces 1, 2 and 3; give e.g. --space 1,2,3")
+    return [{"search_space": int(n)} for n in dict.fromkeys(names)]
+
+
 @app.command()
 def run(
     methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list of method names, families "
@@ -80,6 +96,8 @@ def run(
                                          "search (C=8, N=1, 2000 images, 3 epochs).")] = "paper",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value (repeatable), "
                                                    "e.g. --set epochs=10 --set eg_floor=1e-5.")] = None,
+    space: Annotated[str | None, typer.Option("--space", help="NAS-Bench-1Shot1 search spaces: a comma list of "
+                                              "1, 2, 3 or 'all' (same as --set search_space=N per space).")] = None,
     store: StoreOpt = "results.db",
     data_root: DataRootOpt = None,
     oracle_dir_: OracleDirOpt = None,
@@ -109,16 +127,19 @@ def run(
     """
     from benchmarks.datasets import resolve_data_root
     from harness.executors import RunTask, plan, run_grid
-    from harness.grid import expand, parse_datasets, parse_settings
+    from harness.grid import expand, parse_datasets, parse_settings, runnable_methods
     from harness.monitor import StoreProgress
     from harness.progress import NullProgress, RichProgress
     from harness.specs import parse_override
+    from methods.registry import get as get_method
     from methods.registry import resolve_methods
     from results.store import Store
 
     overrides = dict(parse_override(s) for s in (set_ or []))
-    specs = expand(resolve_methods(methods), benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
-                   _seeds(seeds, first_seed), profile, overrides)
+    names = runnable_methods(resolve_methods(methods), benchmark, methods)
+    specs = [spec for extra in _space_overrides(space, benchmark, overrides)
+             for spec in expand(names, benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
+                                _seeds(seeds, first_seed), profile, {**overrides, **extra})]
     step_bars = RichProgress() if progress else NullProgress()
     chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
     st = Store(store)
@@ -136,7 +157,9 @@ def run(
     if not todo:
         _print_final(st, [s.run_id for s in specs])
         return
-    root, oracles = str(resolve_data_root(data_root)), str(oracle_dir(oracle_dir_))
+    # black-box runs (rea, rs, reinforce) read the benchmark table alone: no data root needed for them
+    needs_images = any(get_method(s.method).needs_supernet for s in todo)
+    root, oracles = str(resolve_data_root(data_root)) if needs_images else "", str(oracle_dir(oracle_dir_))
     ckpt = str(checkpoint_dir(checkpoint_dir_, st.path))
     tasks = [RunTask(s, st.url, root, oracles, ckpt, chosen.device) for s in todo]
     parallel = chosen.executor.name != "in-process"
@@ -245,8 +268,9 @@ def data_download(
 
 @data_app.command("import")
 def data_import(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark the file belongs to: nb201, or nb101 (which also "
-                                             "builds the NAS-Bench-1Shot1 tables).")],
+    benchmark: Annotated[str, typer.Argument(help="Benchmark the file belongs to: nb201, nb101 (which also "
+                                             "builds the NAS-Bench-1Shot1 tables), or nb301 (a folder holding "
+                                             "the YAHPO Gym surrogate's model_v2.onnx and encoding_v2.json).")],
     source: Annotated[Path, typer.Argument(help="Official file (NAS-Bench-201 .pth, NATS-Bench topology "
                                            "archive directory, NAS-Bench-101 tfrecord) or a per-architecture CSV.")],
     budget: Annotated[str | None, typer.Option("--budget", help="Training budget of a CSV's numbers "
@@ -257,6 +281,9 @@ def data_import(
                                                 "recompute every cell's hash and compare it with the file's.")] = True,
     spaces: Annotated[str, typer.Option("--spaces", help="NAS-Bench-101: the NAS-Bench-1Shot1 spaces to enumerate "
                                         "(comma list of 1, 2, 3).")] = "1,2,3",
+    evolution_budget: Annotated[int, typer.Option("--evolution-budget", min=100, help="NAS-Bench-301: surrogate "
+                                                  "queries of the regularized evolution that finds the regret "
+                                                  "optimum.")] = 50_000,
     oracle_dir_: OracleDirOpt = None,
 ) -> None:
     """Import a benchmark file into the compact table the oracle memory-maps."""
@@ -275,8 +302,13 @@ def data_import(
         import_nb101_tables(source, oracle_dir(oracle_dir_), verify_hashes=verify_hashes, progress=console.print,
                             numbers=numbers)
         return
+    if benchmark == "nb301":
+        from benchmarks.nb301.oracle import import_nb301
+
+        import_nb301(source, oracle_dir(oracle_dir_), {"budget": evolution_budget}, progress=console.print)
+        return
     if benchmark != "nb201":
-        raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201, nb101")
+        raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201, nb101, nb301")
     if needs_pickle(source) and not trust_pickle:
         console.print(f"[yellow]{source} is a Python pickle: loading it can run arbitrary code.[/yellow] "
                       "Only continue for files from the official NAS-Bench-201 / NATS-Bench release.")
@@ -309,6 +341,7 @@ def data_info(oracle_dir_: OracleDirOpt = None) -> None:
 
 
 app.command()(report)  # implemented in harness/report_cli.py
+app.command()(bench)  # implemented in harness/bench/command.py
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# Set before any fixture runs: module- and session-scoped fixtures (tiny runs that build stores) start
+# before the autouse fixture below and must reduce in the same order as every test.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _deterministic_threads():

@@ -49,4 +49,5 @@ BENCHMARK = Benchmark(
     make_supernet=_supernet,
     open_oracle=_oracle,
     describe=_describe,
+    simulates_training=True,
 )
