@@ -3,7 +3,8 @@
 A run's configuration is resolved in layers, later layers winning:
 benchmark preset (the paper's weight-training settings) < method defaults (the method paper's values)
 < method overrides the paper states for that benchmark < profile (``paper`` changes nothing, ``quick``
-shrinks everything to CPU size) < the user's ``--set key=value`` overrides.
+shrinks everything to CPU size; a profile that shortens the search shortens a warm-up by the same
+fraction, so a 3-epoch run of PC-DARTS is not all warm-up) < the user's ``--set key=value`` overrides.
 The run id hashes the method, benchmark, dataset, setting, seed and the resolved config, so the same
 request always maps to the same run and a changed value is a new run.
 """
@@ -94,6 +95,14 @@ def _check_name(kind: str, value: str, valid: Mapping[str, Any] | tuple[str, ...
         raise ConfigError(f"unknown {kind} {value!r}; valid {kind}s: {', '.join(valid)}")
 
 
+def scaled_warmup(warmup: int, planned_epochs: int, epochs: int) -> int:
+    """The warm-up at the same fraction of a search shortened from ``planned_epochs`` to ``epochs``: at least one
+    epoch when there was one, and at most ``epochs - 1`` so that the architecture is searched at all."""
+    if warmup <= 0 or epochs >= planned_epochs:
+        return warmup
+    return min(max(round(warmup * epochs / planned_epochs), 1), max(epochs - 1, 0))
+
+
 def resolve_config(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
     """The full configuration of a run (see the module docstring for the layers)."""
     entry = registry.get(method)
@@ -103,8 +112,11 @@ def resolve_config(method: str, benchmark: str, profile: str, overrides: Mapping
     config.update(BENCHMARK_PRESETS[benchmark])
     config.update(entry.defaults)
     config.update(entry.per_benchmark.get(benchmark, {}))
+    planned = int(config["epochs"])
     config.update(PROFILES[profile])
     config.update(PROFILE_OVERRIDES.get((profile, benchmark), {}))
+    if "warmup_epochs" in config:
+        config["warmup_epochs"] = scaled_warmup(int(config["warmup_epochs"]), planned, int(config["epochs"]))
     for key, value in (overrides or {}).items():
         if key not in config:
             raise ConfigError(

@@ -64,3 +64,16 @@ def test_grid_expansion():
         parse_datasets("cifar10", "nb999")
     with pytest.raises(ConfigError, match="unknown profile"):
         RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "fast")
+
+
+def test_a_shortened_search_shortens_its_warm_up_in_proportion():
+    from harness.specs import resolve_config, scaled_warmup
+
+    assert scaled_warmup(15, 50, 3) == 1  # round(0.9)
+    assert scaled_warmup(10, 50, 25) == 5
+    assert scaled_warmup(1, 50, 3) == 1  # never below one epoch when there was one
+    assert scaled_warmup(15, 50, 1) == 0  # a 1-epoch search keeps its single epoch for the architecture
+    assert scaled_warmup(0, 50, 3) == 0 and scaled_warmup(15, 50, 50) == 15
+    assert resolve_config("pc-darts", "nb201", "paper")["warmup_epochs"] == 15
+    assert resolve_config("pc-darts", "nb201", "quick")["warmup_epochs"] == 1
+    assert resolve_config("pc-darts", "nb201", "quick", {"warmup_epochs": 2})["warmup_epochs"] == 2  # --set wins
