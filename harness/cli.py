@@ -182,13 +182,16 @@ def _print_final(store, run_ids: list[str], verbose: bool = False) -> None:  # n
     from results.summary import final_rows
 
     df = final_rows(store, run_ids)
-    table = Table(title="Last recorded epoch per run (test accuracy and regret in %, from the oracle)")
-    cols = ("method", "setting", "dataset", "seed", "status", "epoch", "test acc", "regret", "entropy", "skip", "s")
+    table = Table(title="Last recorded epoch per run (accuracies and regrets in %, from the oracle; a surrogate "
+                  "oracle gives validation only)")
+    cols = ("method", "setting", "dataset", "seed", "status", "epoch", "test acc", "regret", "valid acc",
+            "valid regret", "entropy", "skip", "s")
     for col in (("run", *cols) if verbose else cols):
         table.add_column(col)
     for r in df.itertuples():
         cells = [r.method, r.setting, r.dataset, str(r.seed), r.status, _fmt(r.epoch, "d"), _fmt(r.test_acc),
-                 _fmt(r.regret_test), _fmt(r.entropy_ops, ".3f"), _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f")]
+                 _fmt(r.regret_test), _fmt(r.valid_acc), _fmt(r.regret_valid), _fmt(r.entropy_ops, ".3f"),
+                 _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f")]
         table.add_row(*([r.run_id, *cells] if verbose else cells))
     console.print(table)
     if verbose:
