@@ -163,7 +163,7 @@ PAPER = "Yao, Xu, Tu, Zhu. Efficient Neural Architecture Search via Proximal Ite
 
 ENTRIES = (
     MethodEntry(
-        name="nasp", cls=Nasp, families=("nasp",), title="NASP (proximal iterations, Algorithm 2)", paper=PAPER,
+        name="nasp", cls=Nasp, families=("nasp",), title="NASP", paper=PAPER,
         relaxation="A in [0,1] (box), Abar = prox_C(A) one-hot (k-hot) support",
         update_rule="A <- clip01(A - eps grad_Abar (L_val(w, Abar) + eta R(Abar))); w <- SGD(grad_w L_train(w, Abar))",
         default_setting="bilevel", defaults=NASP_DEFAULTS, choices=NASP_CHOICES, order=60,

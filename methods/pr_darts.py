@@ -149,7 +149,7 @@ ENTRIES = (
         name="pr-darts",
         cls=PrDarts,
         families=("pr-darts",),
-        title="PR-DARTS (path-regularized, hard-concrete gates)",
+        title="PR-DARTS",
         paper="Zhou, Xiong, Socher, Hoi. Theory-Inspired Path-Regularized Differential Network Architecture "
               "Search. NeurIPS 2020",
         relaxation="independent hard-concrete gate per option (beta, a=-0.1, b=1.1, tau 10 -> 0.1)",

@@ -139,7 +139,7 @@ ENTRIES = (
         name="xnas",
         cls=Xnas,
         families=("xnas",),
-        title="XNAS (exponentiated gradient with per-example clipping and wipeout)",
+        title="XNAS",
         paper="Nayman, Noy, Ridnik, Friedman, Jin, Zelnik-Manor. XNAS: Neural Architecture Search with Expert "
               "Advice. NeurIPS 2019 (as implemented for NB201 in GAEA, P0 App. C.4)",
         relaxation="theta on the per-decision simplex (experts' normalized weights)",
