@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ print(json.dumps({{"load_s": load, "rss_mb": rss_delta(base), "single_s": statis
 """
 
 #: name, module it needs, probe prefix, file writer
-REFERENCES: tuple[tuple[str, str, str, Callable[[Path, int], Path]], ...] = (
+REFERENCES: tuple[tuple[str, str, str, Callable[[Path, Iterable[int]], Path]], ...] = (
     ("nas_201_api (.pth)", "nas_201_api", _NB201_API, official_files.write_pth),
     ("nats_bench (tss archive)", "nats_bench", _NATS, official_files.write_nats_file),
 )
@@ -93,7 +93,7 @@ def oracle_figures(n_small: int, say: Callable[[str], None]) -> tuple[list[Figur
         say(f"oracle: writing a {sizes[1]}-arch official-format .pth and importing it into our table")
         for n in sizes:
             (work / str(n)).mkdir()
-        pth = official_files.write_pth(work / str(sizes[1]), sizes[1])
+        pth = official_files.write_pth(work / str(sizes[1]), range(sizes[1]))
         table = work / "nb201.oracle"
         import_nb201(pth, table, progress=lambda _message: None, trust_pickle=True)
         ours = run_probe(_OURS.format(path=str(table), n_archs=N_ARCHS))
@@ -105,7 +105,7 @@ def oracle_figures(n_small: int, say: Callable[[str], None]) -> tuple[list[Figur
             runs = []
             for n in sizes:
                 say(f"oracle: {name} on {n} archs")
-                path = pth if writer is official_files.write_pth and n == sizes[1] else writer(work / str(n), n)
+                path = pth if writer is official_files.write_pth and n == sizes[1] else writer(work / str(n), range(n))
                 try:
                     runs.append(run_probe(probe.format(path=str(path)) + _REF_QUERIES.format(n_archs=n)))
                 except RuntimeError as e:
