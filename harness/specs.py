@@ -21,62 +21,35 @@ import benchmarks.registry
 from harness.errors import ConfigError
 from methods import registry
 
+#: The weight-training settings every benchmark's search shares (the DARTS family's SGD: lr 0.025 cosine-annealed
+#: to 0.001, momentum 0.9, weight decay 3e-4, gradient clipping 5).
+_SEARCH_SGD: dict[str, Any] = {
+    "lr": 0.025,
+    "lr_min": 0.001,
+    "momentum": 0.9,
+    "weight_decay": 3e-4,
+    "grad_clip": 5.0,
+    "scheduler_epochs": None,  # None: anneal over the run's own epochs
+    "split_seed": 0,
+    "train_limit": None,
+    "eval_limit": None,
+}
+
 #: Weight-training settings per benchmark (NB201: GAEA P0 C.3 / spec 1.6.5; 1Shot1: spec 1.6.4).
 BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
-    "nb201": {
-        "batch_size": 64,
-        "lr": 0.025,
-        "lr_min": 0.001,
-        "momentum": 0.9,
-        "weight_decay": 3e-4,
-        "grad_clip": 5.0,
-        "C": 16,
-        "N": 5,
-        "scheduler_epochs": None,  # None: anneal over the run's own epochs
-        "split_seed": 0,
-        "train_limit": None,
-        "eval_limit": None,
-        "oracle_budget": "hp200",
-    },
+    "nb201": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 5, "oracle_budget": "hp200"},
     # NAS-Bench-1Shot1: the reference PC-DARTS train_search.py defaults (spec 1.6.4 [C]), which GAEA reuses
     # for its weights (P0 C.2). layers 9 = 3 stages of N = 3 cells; search length: the methods' 50 epochs
     # (the [H] default; train_search.py says 100: --set epochs=100).
-    "nb1shot1": {
-        "batch_size": 96,
-        "lr": 0.025,
-        "lr_min": 0.001,
-        "momentum": 0.9,
-        "weight_decay": 3e-4,
-        "grad_clip": 5.0,
-        "C": 16,
-        "N": 3,
-        "search_space": 1,  # 1, 2 or 3
-        "scheduler_epochs": None,
-        "split_seed": 0,
-        "train_limit": None,
-        "eval_limit": None,
-        "oracle_budget": "e108",
-    },
+    "nb1shot1": {**_SEARCH_SGD, "batch_size": 96, "C": 16, "N": 3,
+                 "search_space": 1,  # 1, 2 or 3
+                 "oracle_budget": "e108"},
     # The DARTS space with the NAS-Bench-301 surrogate: the DARTS search defaults (spec 2.5 [X], 1.6.1): 8 cells
     # (N = 2 normal cells per stage: 3N + 2), C = 16, batch 64, SGD lr 0.025 cosine to 0.001, momentum 0.9,
     # weight decay 3e-4, clip 5. Methods state their own values per benchmark (PC-DARTS batch 256, lr 0.1, K = 4;
     # PR-DARTS 200 epochs, batch 128; Amended-DARTS batch 96, 100 epochs). The oracle answers at the surrogate's
     # final epoch (98). No cutout, auxiliary head or drop-path in search (GAEA C.1.1).
-    "nb301": {
-        "batch_size": 64,
-        "lr": 0.025,
-        "lr_min": 0.001,
-        "momentum": 0.9,
-        "weight_decay": 3e-4,
-        "grad_clip": 5.0,
-        "C": 16,
-        "N": 2,
-        "scheduler_epochs": None,
-        "split_seed": 0,
-        "train_limit": None,
-        "eval_limit": None,
-        "oracle_budget": "e98",
-    },
+    "nb301": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 2, "oracle_budget": "e98"},
 }
 
 #: Profiles: ``paper`` keeps the presets; ``quick`` is sized for a CPU in minutes.
