@@ -16,6 +16,7 @@ from methods.base import EpochContext
 from methods.box import complexity_penalty, prox_box, prox_c, prox_sparse
 from methods.entropy import mean_entropy
 from methods.registry import get
+from tests.op_spy import record_computed_ops
 
 
 def _rows(z: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,20 +261,15 @@ def test_pa_second_order_gradient_matches_exact_unrolled_derivative():
 def test_arch_step_computes_only_selected_ops_unless_all():
     space = NB201Space(include_none=False)
     net = NB201Supernet(space.op_names, C=2, N=1, num_classes=3)
-    calls: set[tuple[int, str]] = set()
-    for e, ops in enumerate(net.layers[0].edges):
-        for name, module in ops.items():
-            module.register_forward_hook(lambda *_a, key=(e, name): calls.add(key))
+    forwards = record_computed_ops(net)
     batch = (torch.randn(2, 3, 8, 8), torch.tensor([0, 1]))
     for mode, expected in (("selected", 6), ("all", 24)):
-        calls.clear()
         method = _method("nasp", nasp_grad=mode)
         method.arch_step(EpochContext(net, torch.optim.SGD(net.parameters(), lr=0.1), [], [], 1, 1, 0.0), batch, batch)
-        assert len(calls) == expected
+        assert len(forwards[-1]) == expected
     selected = method.derive()["ops"]
-    calls.clear()
     net(batch[0], method.training_weights())
-    assert calls == {(e, space.op_names[row[0]]) for e, row in enumerate(selected)}
+    assert forwards[-1] == {(e, space.op_names[row[0]]) for e, row in enumerate(selected)}
 
 
 def test_entropy_derivation_and_penalty_field():

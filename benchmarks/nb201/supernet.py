@@ -91,10 +91,54 @@ def make_op(name: str, channels: int, affine: bool, track: bool) -> nn.Module:
 
 
 ZERO_OPS = ("skip", "scalar")
+CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
+
+
+def batched_relu_conv_bn(blocks: Sequence[ReLUConvBN], relu_x: torch.Tensor, scales: torch.Tensor,
+                         training: bool) -> list[torch.Tensor]:
+    """``scales[i] * blocks[i](x)`` for ReLUConvBN blocks that share their input, as one conv and one BN.
+
+    ``relu_x`` is ``relu(x)``, computed once by the caller. The blocks' kernels are stacked on the output
+    channels, so one convolution serves every out-edge of a node; BN is per channel, so one batch-norm call
+    over the stacked channels normalises each block with its own statistics, and its per-channel weight
+    applies ``scales`` (times the block's affine weight, if any). Running statistics are read from and
+    written back to each block's own buffers, so the modules' state is what a per-block forward leaves.
+    """
+    convs = [b[1] for b in blocks]
+    norms: list[nn.BatchNorm2d] = [b[2] for b in blocks]
+    first = convs[0]
+    kernel = first.weight if len(convs) == 1 else torch.cat([c.weight for c in convs])
+    y = F.conv2d(relu_x, kernel, None, first.stride, first.padding)
+    c = first.out_channels
+    weight = scales.repeat_interleave(c)
+    if norms[0].affine:
+        weight = weight * torch.cat([n.weight for n in norms])
+        bias = scales.repeat_interleave(c) * torch.cat([n.bias for n in norms])
+    else:
+        bias = None
+    track = norms[0].track_running_stats
+    mean, var = (None, None) if not track else (
+        (norms[0].running_mean, norms[0].running_var) if len(norms) == 1 else
+        (torch.cat([n.running_mean for n in norms]), torch.cat([n.running_var for n in norms])))
+    use_batch_stats = training or not track
+    y = F.batch_norm(y, mean, var, weight, bias, use_batch_stats, norms[0].momentum or 0.0, norms[0].eps)
+    if training and track:
+        with torch.no_grad():
+            for i, n in enumerate(norms):
+                if len(norms) > 1:
+                    n.running_mean.copy_(mean[i * c:(i + 1) * c])
+                    n.running_var.copy_(var[i * c:(i + 1) * c])
+                n.num_batches_tracked.add_(1)
+    return list(y.split(c, dim=1))
 
 
 class SearchCell(nn.Module):
-    """4-node cell; node j = sum over i < j of the weighted (partial-channel) mixed op on edge i -> j."""
+    """4-node cell; node j = sum over i < j of the weighted (partial-channel) mixed op on edge i -> j.
+
+    Computed node by node: every out-edge of a node sees the same input, so the node's ReLU and pooling run
+    once, and the convolutions of one kernel size on all its out-edges run as one stacked convolution +
+    batch norm (``batched_relu_conv_bn``). Each edge keeps its own op modules and parameters.
+    """
 
     def __init__(self, channels: int, op_names: Sequence[str], affine: bool = False, track: bool = True,
                  partial_channels: int = 1) -> None:
@@ -110,32 +154,60 @@ class SearchCell(nn.Module):
             for _ in EDGES
         )
 
-    def mixed_op(self, e: int, x: torch.Tensor, w: torch.Tensor, active: Sequence[bool]) -> torch.Tensor | None:
-        """Edge ``e``'s output; None when it is exactly zero (no computed op and no bypass)."""
-        ops = self.edges[e]
+    def source_outputs(self, x: torch.Tensor, edges: Sequence[int], weights: torch.Tensor,
+                       active: Sequence[Sequence[bool]]) -> dict[int, torch.Tensor | None]:
+        """The mixed-op outputs of ``edges``, which all leave the node whose value is ``x``.
+
+        ``weights[e]`` and ``active[e]`` are edge ``e``'s op weights and which of them are non-zero; an
+        output is None when it is exactly zero (no computed op and no bypass).
+        """
         part = x if self.k == 1 else x[:, : self.op_channels]
-        mixed: torch.Tensor | None = None
+        mixed: dict[int, torch.Tensor | None] = dict.fromkeys(edges)
+        relu_x: torch.Tensor | None = None
+
+        def add(e: int, term: torch.Tensor) -> None:
+            mixed[e] = term if mixed[e] is None else mixed[e] + term
+
         for o, name in enumerate(self.op_names):
-            if active[o] and name in ops:
-                term = w[o] * ops[name](part)
-                mixed = term if mixed is None else mixed + term
-        if self.k == 1 or not any(active):
+            on = [e for e in edges if active[e][o] and name in self.edges[e]]
+            if not on:
+                continue
+            if name in CONV_OPS:
+                relu_x = F.relu(part) if relu_x is None else relu_x
+                scales = torch.stack([weights[e][o] for e in on])
+                outs = batched_relu_conv_bn([self.edges[e][name] for e in on], relu_x, scales, self.training)
+                for e, out in zip(on, outs, strict=True):
+                    add(e, out)
+            else:
+                shared = self.edges[on[0]][name](part)  # parameter-free (skip, pooling): same for every edge
+                for e in on:
+                    add(e, weights[e][o] * shared)
+        if self.k == 1:
             return mixed
-        return partial_channel_merge(mixed, x, self.k, w.sum())
+        return {e: partial_channel_merge(mixed[e], x, self.k, weights[e].sum()) if any(active[e]) else None
+                for e in edges}
+
+    def mixed_op(self, e: int, x: torch.Tensor, w: torch.Tensor, active: Sequence[bool]) -> torch.Tensor | None:
+        """Edge ``e``'s output alone; None when it is exactly zero."""
+        rows = {e: w}
+        return self.source_outputs(x, [e], rows, {e: active})[e]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[Sequence[bool]],
                 node_bias: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """``node_bias[j - 1]`` (a zero-valued scalar) is added to node j: the ``zero_ops="scalar"`` terms."""
         nodes = [x]
-        for target in range(1, 4):
-            total: torch.Tensor | None = None
-            for e, (source, t) in enumerate(EDGES):
-                if t == target:
-                    out = self.mixed_op(e, nodes[source], weights[e], active[e])
-                    if out is not None:
-                        total = out if total is None else total + out
-            total = total if total is not None else torch.zeros_like(x)
-            nodes.append(total if node_bias is None else total + node_bias[target - 1])
+        totals: list[torch.Tensor | None] = [None] * 4
+        for source in range(4):
+            if source > 0:
+                total = totals[source] if totals[source] is not None else torch.zeros_like(x)
+                nodes.append(total if node_bias is None else total + node_bias[source - 1])
+            if source == 3:
+                break
+            edges = [e for e, (s, _) in enumerate(EDGES) if s == source]
+            for e, out in self.source_outputs(nodes[source], edges, weights, active).items():
+                if out is not None:
+                    t = EDGES[e][1]
+                    totals[t] = out if totals[t] is None else totals[t] + out
         return nodes[-1]
 
 
