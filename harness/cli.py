@@ -95,7 +95,8 @@ def run(
     profile: Annotated[str, typer.Option("--profile", help="paper: the papers' settings; quick: a CPU-sized "
                                          "search (C=8, N=1, 2000 images, 3 epochs).")] = "paper",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value (repeatable), "
-                                                   "e.g. --set epochs=10 --set eg_floor=1e-5.")] = None,
+                                                   "e.g. --set epochs=10 --set eg_floor=1e-5. Speed: --set bf16=true "
+                                                   "(bfloat16 autocast), --set channels_last=true (GPU only).")] = None,
     space: Annotated[str | None, typer.Option("--space", help="NAS-Bench-1Shot1 search spaces: a comma list of "
                                               "1, 2, 3 or 'all' (same as --set search_space=N per space).")] = None,
     store: StoreOpt = "results.db",

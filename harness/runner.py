@@ -45,13 +45,14 @@ from harness.checkpoint import (
     run_lock,
     save_checkpoint,
 )
-from harness.errors import HarnessError, RunFailed
+from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.progress import NullProgress
 from harness.records import detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
 from methods.base import EpochContext, EpochStats, SearchMethod
 from methods.loop import evaluate
+from methods.options import choice
 from results.store import Store
 
 
@@ -136,8 +137,17 @@ class SearchRun:
         self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
                                None if limit is None else int(limit), int(self.cfg["split_seed"]))
         split = search_split(self.data.train_y, spec.setting, int(self.cfg["split_seed"]))
+        self.channels_last = choice(self.cfg, "channels_last", (False, True))
+        if self.channels_last and env.device.type == "cpu":
+            raise ConfigError("channels_last=true is a GPU setting: on the CPU, torch's oneDNN weight-gradient "
+                              "convolution corrupted the heap with it (docs/performance.md); drop --set channels_last")
+        self.bf16 = choice(self.cfg, "bf16", (False, True))
+        if env.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         _seed_everything(spec.seed)
-        self.net = self.bench.make_supernet(self.space, self.cfg, self.data.num_classes).to(env.device)
+        memory = torch.channels_last if self.channels_last else torch.preserve_format
+        self.net = self.bench.make_supernet(self.space, self.cfg, self.data.num_classes).to(env.device,
+                                                                                             memory_format=memory)
         self.method: SearchMethod = registry.get(spec.method).create(
             self.space, self.cfg, torch.Generator().manual_seed(spec.seed), env.device)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=float(self.cfg["lr"]),
@@ -147,10 +157,10 @@ class SearchRun:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=int(t_max),
                                                                     eta_min=float(self.cfg["lr_min"]))
         d, bs = self.data, int(self.cfg["batch_size"])
-        self.weight_stream = BatchStream(d.train_x, d.train_y, split.weights_idx, bs, d.mean, d.std,
-                                         augment=True, seed=spec.seed, tag="weights", pad=d.pad)
-        self.arch_stream = BatchStream(d.train_x, d.train_y, split.arch_idx, bs, d.mean, d.std,
-                                       augment=True, seed=spec.seed, tag="arch", pad=d.pad)
+        self.weight_stream = BatchStream(d.train_x, d.train_y, split.weights_idx, bs, d.mean, d.std, augment=True,
+                                         seed=spec.seed, tag="weights", pad=d.pad, channels_last=self.channels_last)
+        self.arch_stream = BatchStream(d.train_x, d.train_y, split.arch_idx, bs, d.mean, d.std, augment=True,
+                                       seed=spec.seed, tag="arch", pad=d.pad, channels_last=self.channels_last)
         self.eval_set = self._eval_set(split.arch_idx)
         self.seconds_total = 0.0
         self.ckpt_path = checkpoint_path(env.checkpoint_dir, spec.run_id)
@@ -186,12 +196,22 @@ class SearchRun:
         return int(state["epoch"])
 
     # -- one epoch -------------------------------------------------------------------------------
+    def _precision(self) -> torch.autocast:
+        """bfloat16 autocast of the forward passes when the run asks for it (``--set bf16=true``)."""
+        return torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def _eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        d = self.data
+        return eval_batches(*self.eval_set, int(self.cfg["batch_size"]), d.mean, d.std,
+                            channels_last=self.channels_last)
+
     def train(self, epoch: int, on_step) -> EpochStats:  # noqa: ANN001 - progress callback
         lr = self.w_opt.param_groups[0]["lr"]
         ctx = EpochContext(self.net, self.w_opt, self.weight_stream.epoch(epoch), self.arch_stream.epoch(epoch),
                            epoch, self.spec.epochs, float(self.cfg["grad_clip"]), on_step,
                            steps_per_epoch=min(len(self.weight_stream), len(self.arch_stream)))
-        stats = self.method.train_epoch(ctx)
+        with self._precision():
+            stats = self.method.train_epoch(ctx)
         self.scheduler.step()
         stats.extra["lr_w"] = lr
         return stats
@@ -203,11 +223,10 @@ class SearchRun:
         fields, lookup_rows = oracle_fields(self.bench, self.space, self.oracle, self.spec.dataset,
                                             str(self.cfg["oracle_budget"]), selection)
         probs = self.method.probabilities()
-        bs = int(self.cfg["batch_size"])
-        d = self.data
-        cont = evaluate(self.net, self.method.eval_weights(), eval_batches(*self.eval_set, bs, d.mean, d.std))
         discrete = {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device) for g in self.space.groups}
-        disc = evaluate(self.net, discrete, eval_batches(*self.eval_set, bs, d.mean, d.std))
+        with self._precision():
+            cont = evaluate(self.net, self.method.eval_weights(), self._eval_batches())
+            disc = evaluate(self.net, discrete, self._eval_batches())
         seconds_eval = time.perf_counter() - t0
         self.seconds_total += seconds_train + seconds_eval
         extra = {**self.method.epoch_fields(), **detail_fields(self.bench, self.space, probs, selection)}

@@ -35,6 +35,12 @@ _SEARCH_SGD: dict[str, Any] = {
     "eval_limit": None,
 }
 
+#: How a run computes rather than what (docs/performance.md): ``channels_last`` (NHWC tensors and kernels;
+#: float rounding only) and ``bf16`` (bfloat16 autocast of the forward passes: changes numbers beyond rounding).
+#: Off by default. A value at its default is left out of the run id (``identity_config``), so adding these keys
+#: kept every earlier run id, and a run with one turned on is a different run.
+EXECUTION_DEFAULTS: dict[str, Any] = {"channels_last": False, "bf16": False}
+
 #: Weight-training settings per benchmark (NB201: GAEA P0 C.3 / spec 1.6.5; 1Shot1: spec 1.6.4).
 BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
     "nb201": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 5, "oracle_budget": "hp200"},
@@ -81,7 +87,7 @@ def resolve_config(method: str, benchmark: str, profile: str, overrides: Mapping
     entry = registry.get(method)
     _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
     _check_name("profile", profile, PROFILES)
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = dict(EXECUTION_DEFAULTS)
     config.update(BENCHMARK_PRESETS[benchmark])
     config.update(entry.defaults)
     config.update(entry.per_benchmark.get(benchmark, {}))
@@ -140,12 +146,12 @@ class RunSpec:
 
     @property
     def config_hash(self) -> str:
-        return hashlib.sha256(_canonical(self.config).encode()).hexdigest()
+        return hashlib.sha256(_canonical(identity_config(self.config)).encode()).hexdigest()
 
     @property
     def run_id(self) -> str:
         ident = {"method": self.method, "benchmark": self.benchmark, "dataset": self.dataset,
-                 "setting": self.setting, "seed": self.seed, "config": self.config}
+                 "setting": self.setting, "seed": self.seed, "config": identity_config(self.config)}
         return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:16]
 
     @property
@@ -155,6 +161,11 @@ class RunSpec:
     @property
     def label(self) -> str:
         return f"{self.method}/{self.setting} {self.benchmark}:{self.dataset} seed {self.seed}"
+
+
+def identity_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config that identifies a run: execution settings at their defaults are left out."""
+    return {k: v for k, v in config.items() if not (k in EXECUTION_DEFAULTS and v == EXECUTION_DEFAULTS[k])}
 
 
 def _canonical(obj: Any) -> str:

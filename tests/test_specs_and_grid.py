@@ -41,6 +41,15 @@ def test_run_id_is_stable_and_depends_on_the_config():
     assert a.run_id == b.run_id and len({a.run_id, c.run_id, d.run_id}) == 3
 
 
+def test_execution_settings_at_their_defaults_keep_earlier_run_ids():
+    a = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
+    assert a.config["bf16"] is False and a.config["channels_last"] is False
+    assert a.run_id == "59d090e9a8bfa453"  # this run's id before the execution settings existed
+    assert RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": False}).run_id == a.run_id
+    on = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": True})
+    assert on.run_id != a.run_id and on.config_hash != a.config_hash
+
+
 def test_method_names_families_and_unknowns():
     assert resolve_methods("all") == list(registry())
     assert resolve_methods("gaea") == ["gaea-darts", "gaea-gdas", "gaea-pc-darts"]
