@@ -28,6 +28,7 @@ multiplies the whole mixed-op output, bypass included, by the edge weight).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -77,52 +78,50 @@ class AvgPool3x3(nn.Module):
         return self._inv_counts[key]
 
 
-def make_op(name: str, channels: int, affine: bool, track: bool) -> nn.Module:
-    """A stride-1 NB201 operation other than ``none``."""
+def make_op(name: str, channels: int) -> nn.Module:
+    """A stride-1 NB201 search-cell operation other than ``none`` (BN non-affine, running statistics)."""
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, affine, track)
+        return ReLUConvBN(channels, channels, 1, 1, affine=False, track=True)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, affine, track)
+        return ReLUConvBN(channels, channels, 3, 1, affine=False, track=True)
     if name == "avg_pool_3x3":
         return AvgPool3x3(channels)
     raise ValueError(f"unknown NAS-Bench-201 op {name!r}")
 
 
+T = TypeVar("T")
 ZERO_OPS = ("skip", "scalar")
 CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
+#: per-edge rows, indexed by edge: a [6, n_ops] tensor / nested list, or a dict holding some edges
+Rows = Mapping[int, T] | Sequence[T]
+#: per node 0, 1, 2: the indices of its out-edges in ``EDGES``
+OUT_EDGES: tuple[tuple[int, ...], ...] = tuple(tuple(e for e, (s, _) in enumerate(EDGES) if s == n) for n in range(3))
 
 
 def batched_relu_conv_bn(blocks: Sequence[ReLUConvBN], relu_x: torch.Tensor, scales: torch.Tensor,
                          training: bool) -> list[torch.Tensor]:
-    """``scales[i] * blocks[i](x)`` for ReLUConvBN blocks that share their input, as one conv and one BN.
+    """``scales[i] * blocks[i](x)`` for search-cell ReLUConvBN blocks that share their input, as one conv and one BN.
 
     ``relu_x`` is ``relu(x)``, computed once by the caller. The blocks' kernels are stacked on the output
     channels, so one convolution serves every out-edge of a node; BN is per channel, so one batch-norm call
     over the stacked channels normalises each block with its own statistics, and its per-channel weight
-    applies ``scales`` (times the block's affine weight, if any). Running statistics are read from and
-    written back to each block's own buffers, so the modules' state is what a per-block forward leaves.
+    applies ``scales`` (the blocks' BN is non-affine). Running statistics are read from and written back to
+    each block's own buffers, so the modules' state is what a per-block forward leaves.
     """
     convs = [b[1] for b in blocks]
     norms: list[nn.BatchNorm2d] = [b[2] for b in blocks]
-    first = convs[0]
+    first, bn = convs[0], norms[0]
     kernel = first.weight if len(convs) == 1 else torch.cat([c.weight for c in convs])
     y = F.conv2d(relu_x, kernel, None, first.stride, first.padding)
     c = first.out_channels
-    weight = scales.repeat_interleave(c)
-    if norms[0].affine:
-        weight = weight * torch.cat([n.weight for n in norms])
-        bias = scales.repeat_interleave(c) * torch.cat([n.bias for n in norms])
+    if len(norms) == 1:
+        mean, var = bn.running_mean, bn.running_var
     else:
-        bias = None
-    track = norms[0].track_running_stats
-    mean, var = (None, None) if not track else (
-        (norms[0].running_mean, norms[0].running_var) if len(norms) == 1 else
-        (torch.cat([n.running_mean for n in norms]), torch.cat([n.running_var for n in norms])))
-    use_batch_stats = training or not track
-    y = F.batch_norm(y, mean, var, weight, bias, use_batch_stats, norms[0].momentum or 0.0, norms[0].eps)
-    if training and track:
+        mean, var = torch.cat([n.running_mean for n in norms]), torch.cat([n.running_var for n in norms])
+    y = F.batch_norm(y, mean, var, scales.repeat_interleave(c), None, training, bn.momentum, bn.eps)
+    if training:
         with torch.no_grad():
             for i, n in enumerate(norms):
                 if len(norms) > 1:
@@ -140,8 +139,7 @@ class SearchCell(nn.Module):
     batch norm (``batched_relu_conv_bn``). Each edge keeps its own op modules and parameters.
     """
 
-    def __init__(self, channels: int, op_names: Sequence[str], affine: bool = False, track: bool = True,
-                 partial_channels: int = 1) -> None:
+    def __init__(self, channels: int, op_names: Sequence[str], partial_channels: int = 1) -> None:
         super().__init__()
         if partial_channels < 1 or channels % partial_channels:
             raise ValueError(f"partial_channels={partial_channels} must be a positive divisor of {channels} channels")
@@ -150,12 +148,11 @@ class SearchCell(nn.Module):
         self.op_channels = channels // partial_channels
         # per edge, the computed ops by name (``none`` has no module: its output is always zero)
         self.edges = nn.ModuleList(
-            nn.ModuleDict({o: make_op(o, self.op_channels, affine, track) for o in self.op_names if o != "none"})
-            for _ in EDGES
+            nn.ModuleDict({o: make_op(o, self.op_channels) for o in self.op_names if o != "none"}) for _ in EDGES
         )
 
-    def source_outputs(self, x: torch.Tensor, edges: Sequence[int], weights: torch.Tensor,
-                       active: Sequence[Sequence[bool]]) -> dict[int, torch.Tensor | None]:
+    def source_outputs(self, x: torch.Tensor, edges: Sequence[int], weights: Rows[torch.Tensor],
+                       active: Rows[Sequence[bool]]) -> dict[int, torch.Tensor | None]:
         """The mixed-op outputs of ``edges``, which all leave the node whose value is ``x``.
 
         ``weights[e]`` and ``active[e]`` are edge ``e``'s op weights and which of them are non-zero; an
@@ -189,26 +186,24 @@ class SearchCell(nn.Module):
 
     def mixed_op(self, e: int, x: torch.Tensor, w: torch.Tensor, active: Sequence[bool]) -> torch.Tensor | None:
         """Edge ``e``'s output alone; None when it is exactly zero."""
-        rows = {e: w}
-        return self.source_outputs(x, [e], rows, {e: active})[e]
+        return self.source_outputs(x, [e], {e: w}, {e: active})[e]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[Sequence[bool]],
                 node_bias: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-        """``node_bias[j - 1]`` (a zero-valued scalar) is added to node j: the ``zero_ops="scalar"`` terms."""
+        """``node_bias[j - 1]`` (a zero-valued scalar) is added to node j: the ``zero_ops="scalar"`` terms.
+
+        Node j's inputs all come from nodes i < j, so it is complete once nodes 0 .. j-1 have run.
+        """
         nodes = [x]
         totals: list[torch.Tensor | None] = [None] * 4
-        for source in range(4):
-            if source > 0:
-                total = totals[source] if totals[source] is not None else torch.zeros_like(x)
-                nodes.append(total if node_bias is None else total + node_bias[source - 1])
-            if source == 3:
-                break
-            edges = [e for e, (s, _) in enumerate(EDGES) if s == source]
-            for e, out in self.source_outputs(nodes[source], edges, weights, active).items():
+        for source in range(3):
+            for e, out in self.source_outputs(nodes[source], OUT_EDGES[source], weights, active).items():
+                t = EDGES[e][1]
                 if out is not None:
-                    t = EDGES[e][1]
                     totals[t] = out if totals[t] is None else totals[t] + out
-        return nodes[-1]
+            total = totals[source + 1] if totals[source + 1] is not None else torch.zeros_like(x)
+            nodes.append(total if node_bias is None else total + node_bias[source])
+        return nodes[3]
 
 
 class NB201Supernet(nn.Module):
