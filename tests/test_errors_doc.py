@@ -107,6 +107,8 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
              "--gpus chooses the devices"),
         Case("impossible options", "`run --gpus 0` on a machine without a GPU", [*RUN, "--gpus", "0", *store],
              "CUDA device"),
+        Case("impossible options", "`run --set channels_last=true --device cpu`",
+             [*RUN, "--set", "channels_last=true", "--device", "cpu", *store], "GPU setting"),
         Case("missing benchmark table", "`run --oracle-dir EMPTY`", [*RUN, "--oracle-dir", str(missing), *store],
              "harness data import"),
         Case("truncated benchmark table", "table cut in half", [*RUN, "--oracle-dir", str(truncated_oracle), *store],
