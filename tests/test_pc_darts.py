@@ -46,11 +46,16 @@ def _cell(k):
     return SearchCell(8, OPS, partial_channels=k).eval()
 
 
+def _edge_output(cell, e, x, w):
+    """Edge ``e``'s mixed op alone under the op weights ``w`` (ops with weight 0 not computed)."""
+    return cell.source_outputs(x, [e], {e: w}, {e: (w != 0).tolist()})[e]
+
+
 def test_partial_channels_route_c_over_k_channels_through_the_ops_and_bypass_the_rest():
     cell = _cell(4)
     x = _x()
     w = torch.tensor([0.1, 0.2, 0.3, 0.25, 0.15]) * 0.5  # row total 0.5: an edge weight folded in
-    out = cell.mixed_op(0, x, w, [True] * 5)
+    out = _edge_output(cell, 0, x, w)
     ops = cell.edges[0]
     assert ops["nor_conv_1x1"][1].in_channels == ops["nor_conv_3x3"][1].in_channels == 2  # C/K channels
     part = x[:, :2]
@@ -66,7 +71,7 @@ def test_a_none_only_edge_still_passes_its_bypass_channels():
     cell = _cell(4)
     x = _x()
     w = torch.tensor([0.7, 0.0, 0.0, 0.0, 0.0])
-    back = channel_shuffle(cell.mixed_op(1, x, w, (w != 0).tolist()), 2)
+    back = channel_shuffle(_edge_output(cell, 1, x, w), 2)
     assert torch.count_nonzero(back[:, :2]) == 0 and torch.allclose(back[:, 2:], 0.7 * x[:, 2:])
 
 

@@ -27,7 +27,7 @@ multiplies the whole mixed-op output, bypass included, by the edge weight).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import torch
@@ -184,10 +184,6 @@ class SearchCell(nn.Module):
         return {e: partial_channel_merge(mixed[e], x, self.k, weights[e].sum()) if any(active[e]) else None
                 for e in edges}
 
-    def mixed_op(self, e: int, x: torch.Tensor, w: torch.Tensor, active: Sequence[bool]) -> torch.Tensor | None:
-        """Edge ``e``'s output alone; None when it is exactly zero."""
-        return self.source_outputs(x, [e], {e: w}, {e: active})[e]
-
     def forward(self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[Sequence[bool]],
                 node_bias: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """``node_bias[j - 1]`` (a zero-valued scalar) is added to node j: the ``zero_ops="scalar"`` terms.
@@ -206,14 +202,15 @@ class SearchCell(nn.Module):
         return nodes[3]
 
 
-class NB201Supernet(nn.Module):
-    """The weight-sharing network of NAS-Bench-201 with configurable width ``C`` and depth ``N``."""
+class NB201Skeleton(nn.Module):
+    """NB201's macro skeleton (spec 6.2.1) around the cells ``make_cell(channels)`` builds.
 
-    def __init__(self, op_names: Sequence[str], C: int = 16, N: int = 5, num_classes: int = 10,
-                 partial_channels: int = 1) -> None:
+    Shared by our supernet and the bench's published reference cell, so that a throughput ratio between
+    them measures the cell implementation only.
+    """
+
+    def __init__(self, C: int, N: int, num_classes: int, make_cell: Callable[[int], nn.Module]) -> None:
         super().__init__()
-        self.op_names = tuple(op_names)
-        self.partial_channels = partial_channels
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         c = C
@@ -221,10 +218,28 @@ class NB201Supernet(nn.Module):
             if stage > 0:
                 layers.append(ResidualReduction(c, 2 * c))
                 c *= 2
-            layers.extend(SearchCell(c, self.op_names, partial_channels=partial_channels) for _ in range(N))
+            layers.extend(make_cell(c) for _ in range(N))
         self.layers = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(c, num_classes)
+
+    def logits(self, x: torch.Tensor, run_cell: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The network's output, each search cell applied through ``run_cell(cell, input)``."""
+        out = self.stem(x)
+        for layer in self.layers:
+            out = layer(out) if isinstance(layer, ResidualReduction) else run_cell(layer, out)
+        return self.classifier(self.head(out).mean(dim=(2, 3)))
+
+
+class NB201Supernet(NB201Skeleton):
+    """The weight-sharing network of NAS-Bench-201 with configurable width ``C`` and depth ``N``."""
+
+    def __init__(self, op_names: Sequence[str], C: int = 16, N: int = 5, num_classes: int = 10,
+                 partial_channels: int = 1) -> None:
+        names = tuple(op_names)
+        super().__init__(C, N, num_classes, lambda c: SearchCell(c, names, partial_channels=partial_channels))
+        self.op_names = names
+        self.partial_channels = partial_channels
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor], zero_ops: str = "skip") -> torch.Tensor:
         w = weights["ops"]
@@ -234,11 +249,7 @@ class NB201Supernet(nn.Module):
             raise ValueError(f"zero_ops must be one of {ZERO_OPS}, got {zero_ops!r}")
         active = (w.detach() != 0).tolist()  # one host sync per forward decides which ops run
         node_bias = self._zero_weight_scalars(w) if zero_ops == "scalar" else None
-        out = self.stem(x)
-        for layer in self.layers:
-            out = layer(out, w, active, node_bias) if isinstance(layer, SearchCell) else layer(out)
-        out = self.head(out).mean(dim=(2, 3))
-        return self.classifier(out)
+        return self.logits(x, lambda cell, out: cell(out, w, active, node_bias))
 
     @staticmethod
     def _zero_weight_scalars(w: torch.Tensor) -> list[torch.Tensor]:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from benchmarks.nb201.space import EDGES
-from benchmarks.nb201.supernet import ResidualReduction
+from benchmarks.nb201.supernet import NB201Skeleton
 from benchmarks.supernet_ops import ReLUConvBN
 
 
@@ -48,23 +48,9 @@ class ReferenceCell(nn.Module):
         return nodes[-1]
 
 
-class ReferenceSupernet(nn.Module):
+class ReferenceSupernet(NB201Skeleton):
     def __init__(self, op_names: Sequence[str], C: int, N: int, num_classes: int = 10) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c = C
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualReduction(c, 2 * c))
-                c *= 2
-            layers.extend(ReferenceCell(c, op_names) for _ in range(N))
-        self.layers = nn.ModuleList(layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
-        self.classifier = nn.Linear(c, num_classes)
+        super().__init__(C, N, num_classes, lambda c: ReferenceCell(c, op_names))
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.stem(x)
-        for layer in self.layers:
-            out = layer(out, weights["ops"]) if isinstance(layer, ReferenceCell) else layer(out)
-        return self.classifier(self.head(out).mean(dim=(2, 3)))
+        return self.logits(x, lambda cell, out: cell(out, weights["ops"]))
