@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ConfigError, DataError
+from nasbench_errors import ConfigError, DataError
 
 DATA_ROOT_ENV = "HARNESS_DATA_ROOT"
 # Where NAS-Bench-201's authors publish ImageNet16 (and their CIFAR copies): the NATS-Bench README's

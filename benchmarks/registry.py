@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from torch import nn
 
 from benchmarks.space import SearchSpace, Selection
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 
 @dataclass(frozen=True)

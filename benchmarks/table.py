@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 MAGIC = b"\x93NBTABLE"
 FORMAT_VERSION = 1

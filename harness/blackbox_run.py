@@ -22,11 +22,11 @@ import torch
 import benchmarks.registry
 from benchmarks.space import Selection
 from harness.checkpoint import checkpoint_path
-from harness.errors import ConfigError
 from harness.records import entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
 from methods.blackbox import BlackBoxMethod
+from nasbench_errors import ConfigError
 
 if TYPE_CHECKING:
     from harness.runner import RunEnvironment

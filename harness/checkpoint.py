@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from harness.errors import HarnessError
+from nasbench_errors import HarnessError
 
 
 class RunBusy(HarnessError):

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.bench.command import bench
-from harness.errors import ConfigError, HarnessError
 from harness.report_cli import report
+from nasbench_errors import ConfigError, HarnessError
 
 app = typer.Typer(
     help="Benchmark weight-sharing NAS methods on tabular benchmarks (NAS-Bench-201, ...).\n\n"

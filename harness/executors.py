@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-import harness.errors
-from harness.errors import ConfigError, HarnessError
+import nasbench_errors
 from harness.monitor import StoreProgress
 from harness.progress import NullProgress
 from harness.runner import INTERRUPTED, RunEnvironment, RunOutcome, execute, resolve_device
 from harness.specs import RunSpec
+from nasbench_errors import ConfigError, HarnessError
 from results.store import Store
 
 #: seconds between poll ticks of the grid loop (display refresh, Ctrl-C responsiveness)
@@ -369,7 +369,7 @@ def _plan_local(jobs: int | None, gpus: list[int] | None, runs_per_gpu: int | No
 
 def error_from(outcome: RunOutcome) -> HarnessError:
     """The HarnessError a worker reported, as its own class (so the CLI prints it the same way)."""
-    cls = getattr(harness.errors, outcome.error_type or "", None)
+    cls = getattr(nasbench_errors, outcome.error_type or "", None)
     if not (isinstance(cls, type) and issubclass(cls, HarnessError)):
         cls = HarnessError
     return cls(outcome.error)

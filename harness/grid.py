@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import benchmarks.registry
-from harness.errors import ConfigError
 from harness.specs import RunSpec
 from methods import registry
+from nasbench_errors import ConfigError
 
 
 def parse_settings(text: str) -> list[str]:

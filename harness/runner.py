@@ -45,7 +45,6 @@ from harness.checkpoint import (
     run_lock,
     save_checkpoint,
 )
-from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.progress import NullProgress
 from harness.records import detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
@@ -53,6 +52,7 @@ from methods import registry
 from methods.base import EpochContext, EpochStats, SearchMethod
 from methods.loop import evaluate
 from methods.options import choice
+from nasbench_errors import ConfigError, HarnessError, RunFailed
 from results.store import Store
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import benchmarks.registry
-from harness.errors import ConfigError
 from methods import registry
+from nasbench_errors import ConfigError
 
 #: The weight-training settings every benchmark's search shares (the DARTS family's SGD: lr 0.025 cosine-annealed
 #: to 0.001, momentum 0.9, weight decay 3e-4, gradient clipping 5).

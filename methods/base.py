@@ -139,6 +139,19 @@ SETTINGS = ("bilevel", "erm")
 
 
 @dataclass(frozen=True)
+class QuotedResult:
+    """A number the method's own paper (or a peer library's paper) reports on a benchmark, quoted with its
+    source: the cross-method report shows it as a reference row beside our runs. Nothing here is computed."""
+
+    benchmark: str  # nb201, nb301, ...
+    dataset: str  # cifar10, cifar100, ImageNet16-120
+    metric: str  # "test_acc" (NB201 test accuracy, %) or "test_error" (DARTS space after retraining, %)
+    mean: float
+    std: float | None
+    source: str  # authors, year, venue, table; and the setting when the paper gives several (e.g. "transfer")
+
+
+@dataclass(frozen=True)
 class MethodEntry:
     """A registry row: a method module lists its entries in a module-level ``ENTRIES`` tuple."""
 
@@ -158,6 +171,8 @@ class MethodEntry:
     choices: Mapping[str, str] = field(default_factory=dict)
     #: position in listings (papers' order); ties broken by name
     order: int = 100
+    #: numbers the method's paper reports (reference rows of the cross-method report)
+    quoted: tuple[QuotedResult, ...] = ()
 
     @property
     def needs_supernet(self) -> bool:

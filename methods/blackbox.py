@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 from benchmarks.space import SearchSpace, Selection
-from harness.errors import ConfigError
 from methods.base import SearchMethod
 from methods.relaxations import Relaxation
 from methods.rsws import Uniform
+from nasbench_errors import ConfigError
 
 #: One option index per decision, over the space's groups in order (every decision picks one option).
 Arch = tuple[int, ...]

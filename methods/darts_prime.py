@@ -40,11 +40,11 @@ from typing import Any
 import torch
 
 from benchmarks.space import SearchSpace, one_hot_weights, topk_selection
-from harness.errors import ConfigError
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
 from methods.darts import DARTS_ARCH_ADAM, Darts
 from methods.loop import EpochMeter
 from methods.options import choice, positive
+from nasbench_errors import ConfigError
 
 Weights = dict[str, torch.Tensor]
 

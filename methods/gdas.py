@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.space import SearchSpace
-from harness.errors import ConfigError
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
 from methods.darts import Darts
 from methods.eg import kl_to_uniform
@@ -45,6 +44,7 @@ from methods.entropy import mean_entropy
 from methods.gaea import GaeaDarts
 from methods.gumbel import sample_straight_through
 from methods.loop import weights_first
+from nasbench_errors import ConfigError
 
 #: ``unsampled_grad`` option -> the supernet's ``zero_ops`` mode
 UNSAMPLED_GRAD = {"scalar": "scalar", "zero": "skip"}

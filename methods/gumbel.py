@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.errors import RunFailed
+from nasbench_errors import RunFailed
 
 #: resampling limit: the released code retries "while inf or NaN" forever, which hangs on NaN logits
 MAX_TRIES = 100

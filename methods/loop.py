@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ConfigError, RunFailed
+from nasbench_errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
     from methods.base import Batch, EpochContext, EpochStats, SearchMethod

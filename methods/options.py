@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 
 def choice(config: Mapping[str, Any], key: str, allowed: tuple[Any, ...]) -> Any:

@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.space import DecisionGroup, SearchSpace
-from harness.errors import ConfigError
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
 from methods.gates import HardConcreteGates, bernoulli_entropy
 from methods.gdas import temperature
 from methods.options import positive
+from nasbench_errors import ConfigError
 
 
 def zeta(nodes: int) -> float:

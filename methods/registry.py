@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import methods
-from harness.errors import ConfigError
 from methods.base import SETTINGS, MethodEntry
+from nasbench_errors import ConfigError
 
 __all__ = ["SETTINGS", "MethodEntry", "families", "get", "registry", "resolve_methods"]
 

@@ -19,10 +19,10 @@ from typing import Any
 import torch
 
 from benchmarks.space import SearchSpace
-from harness.errors import ConfigError
 from methods.base import MethodEntry
 from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch, BlackBoxMethod
 from methods.relaxations import Relaxation, SoftmaxLogits
+from nasbench_errors import ConfigError
 
 
 class MovingAverage:

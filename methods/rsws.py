@@ -29,10 +29,10 @@ import torch
 from torch import nn
 
 from benchmarks.space import SearchSpace, Selection, one_hot_weights
-from harness.errors import ConfigError
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
 from methods.loop import alternating_epoch
 from methods.relaxations import Relaxation
+from nasbench_errors import ConfigError
 
 
 class Uniform(Relaxation):

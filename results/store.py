@@ -37,7 +37,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from harness.errors import StoreError
+from nasbench_errors import StoreError
 
 SCHEMA_VERSION = 1
 STATUSES = ("running", "finished", "failed", "interrupted")

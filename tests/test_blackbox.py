@@ -17,7 +17,6 @@ from benchmarks.nb201.oracle import NB201Oracle
 from benchmarks.nb201.space import NB201Space
 from harness.blackbox_run import BlackBoxRun
 from harness.cli import app
-from harness.errors import ConfigError, OracleError
 from harness.runner import RunEnvironment, execute
 from harness.specs import RunSpec
 from methods.blackbox import BLACKBOX_DEFAULTS
@@ -25,6 +24,7 @@ from methods.random_search import RandomSearch
 from methods.rea import RegularizedEvolution
 from methods.registry import registry, resolve_methods
 from methods.reinforce import Reinforce
+from nasbench_errors import ConfigError, OracleError
 from results.store import Store
 from tests.conftest import shared_file
 from tests.smoke import nb201_oracle_dir

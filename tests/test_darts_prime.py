@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from benchmarks.space import Decision, DecisionGroup, SearchSpace
-from harness.errors import ConfigError
 from methods.darts_prime import (
     ConstantSchedule,
     FimtSchedule,
@@ -14,6 +13,7 @@ from methods.darts_prime import (
     proximity_penalty,
 )
 from methods.registry import get
+from nasbench_errors import ConfigError
 from tests.tiny_supernet import batch, context, tiny_setup
 
 

@@ -12,7 +12,7 @@ from benchmarks.darts.space import PATH_ROWS, DartsSpace
 from benchmarks.darts.supernet import DartsSupernet
 from benchmarks.nb301.evolution import random_genotype
 from benchmarks.space import one_hot_weights, topk_selection
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 #: ``str(genotypes.DARTS_V2)`` as the DARTS code prints it (concat as range, pairs in its order)
 DARTS_V2_CODE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "

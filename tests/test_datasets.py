@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmarks import datasets
-from harness.errors import ConfigError, DataError
+from nasbench_errors import ConfigError, DataError
 from tests.dataset_fixtures import make_evil_tarball, make_tarball, write_cifar10, write_cifar100, write_imagenet16
 
 SHARED_DATA = Path(__file__).parents[1] / ".." / "shared" / "data"

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.errors import ConfigError
 from harness.executors import (
     DaskExecutor,
     InProcessExecutor,
@@ -21,6 +20,7 @@ from harness.executors import (
     run_grid,
     slot_devices,
 )
+from nasbench_errors import ConfigError
 from results.store import Store
 from tests.conftest import SHARED_DATA
 from tests.grid_helpers import epochs_of, tiny_spec, tiny_task

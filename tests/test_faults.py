@@ -21,9 +21,9 @@ import torch
 import harness.checkpoint
 import harness.runner
 from harness.checkpoint import checkpoint_path, load_checkpoint, lock_holder
-from harness.errors import HarnessError
 from harness.executors import InProcessExecutor, LocalExecutor, run_grid
 from harness.runner import _signals_held
+from nasbench_errors import HarnessError
 from results.store import Store
 from tests.conftest import SHARED_DATA
 from tests.grid_helpers import epochs_of, tiny_spec, tiny_task

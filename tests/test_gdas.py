@@ -11,7 +11,6 @@ import methods.eg
 import methods.gumbel
 from benchmarks.nb201 import BENCHMARK
 from benchmarks.nb201.supernet import SearchCell
-from harness.errors import ConfigError, RunFailed
 from harness.specs import resolve_config
 from methods.base import EpochContext
 from methods.eg import ExponentiatedGradient, eg_update, kl_to_uniform
@@ -19,6 +18,7 @@ from methods.gdas import temperature
 from methods.gumbel import sample_straight_through, straight_through
 from methods.loop import alternating_epoch
 from methods.registry import get
+from nasbench_errors import ConfigError, RunFailed
 from tests.op_spy import record_computed_ops
 from tests.smoke import run_tiny
 

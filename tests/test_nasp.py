@@ -11,11 +11,11 @@ from torch.func import functional_call
 
 from benchmarks.nb201.space import NB201Space
 from benchmarks.nb201.supernet import NB201Supernet
-from harness.errors import ConfigError
 from methods.base import EpochContext
 from methods.box import complexity_penalty, prox_box, prox_c, prox_sparse
 from methods.entropy import mean_entropy
 from methods.registry import get
+from nasbench_errors import ConfigError
 from tests.op_spy import record_computed_ops
 
 

@@ -15,7 +15,7 @@ from benchmarks.nb101.importer import import_nb101
 from benchmarks.nb101.metrics import ModelMetrics
 from benchmarks.nb101.oracle import NB101Table, decode_spec, encode_spec
 from benchmarks.nb101.tfrecord import masked_crc32c, read_records
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 from tests.nb101_fixtures import Run, payload, write_tfrecord
 
 # A cell whose hash is documented with its benchmark results (NNI's NAS-Bench-101 example, queried

@@ -13,8 +13,8 @@ from benchmarks.nb1shot1.space import SPACES, NB1Shot1Space
 from benchmarks.nb101.importer import import_nb101
 from benchmarks.nb101.oracle import NB101Table
 from harness.cli import main
-from harness.errors import OracleError
 from methods.registry import registry
+from nasbench_errors import OracleError
 from tests.nb101_fixtures import space_records
 from tests.smoke import run_tiny
 

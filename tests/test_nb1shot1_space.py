@@ -13,7 +13,7 @@ from benchmarks.nb1shot1.space import OPS, NB1Shot1Space
 from benchmarks.nb1shot1.supernet import NB1Shot1Supernet, _Plan
 from benchmarks.nb101.graph import CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT, ModelSpec
 from benchmarks.space import one_hot_weights, topk_selection
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 
 @pytest.mark.parametrize("number,edges,size", [

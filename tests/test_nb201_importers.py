@@ -15,7 +15,7 @@ import torch
 from benchmarks.nb201.importers import import_nb201, needs_pickle
 from benchmarks.nb201.oracle import MetricKey, NB201Oracle
 from benchmarks.nb201.space import N_ARCHS, all_arch_strings
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 from tests import nb201_fixtures as fx
 
 ARCHS = (0, 1, 2, 1835, 15624)  # 1..3 hp200 seeds each (see fx.hp200_seeds)

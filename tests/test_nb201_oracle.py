@@ -13,7 +13,7 @@ from benchmarks.nb201.importers import import_nb201
 from benchmarks.nb201.oracle import Lookup, MetricKey, NB201Oracle
 from benchmarks.nb201.space import N_ARCHS, NB201Arch
 from benchmarks.table import Table, write_table
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 from tests.nb201_fixtures import truncate
 
 DATA = Path(__file__).parents[1] / ".." / "shared" / "data"

@@ -16,7 +16,7 @@ from benchmarks.nb301.evolution import random_genotype, regularized_evolution
 from benchmarks.nb301.oracle import NB301Oracle, import_nb301
 from benchmarks.nb301.surrogate import Surrogate
 from harness.cli import main
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 from tests.conftest import shared_file
 
 SURROGATE = "nb301-yahpo-surrogate"

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from benchmarks.darts.genotype import Genotype
 from benchmarks.nb301.oracle import import_nb301
 from harness.cli import app
-from harness.errors import ConfigError
 from methods.registry import registry
+from nasbench_errors import ConfigError
 from results.store import Store
 from tests.conftest import SHARED_DATA, shared_file
 from tests.smoke import run_tiny

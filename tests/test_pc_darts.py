@@ -11,12 +11,12 @@ from benchmarks.nb201 import BENCHMARK
 from benchmarks.nb201.space import OPS, NB201Space
 from benchmarks.nb201.supernet import NB201Supernet, SearchCell
 from benchmarks.supernet_ops import channel_shuffle
-from harness.errors import ConfigError
 from harness.specs import resolve_config
 from methods.base import EpochContext
 from methods.eg import ExponentiatedGradient
 from methods.registry import get
 from methods.relaxations import Simplex, SoftmaxLogits
+from nasbench_errors import ConfigError
 from tests.smoke import run_tiny
 
 

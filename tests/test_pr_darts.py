@@ -7,11 +7,11 @@ import torch
 
 from benchmarks.nb201.space import NB201Space
 from benchmarks.nb201.supernet import NB201Supernet
-from harness.errors import ConfigError
 from methods.entropy import mean_entropy
 from methods.gates import STRETCH, U_EPS, activation_probability, bernoulli_entropy, hard_concrete
 from methods.pr_darts import group_sparsity, path_depth, zeta
 from methods.registry import get
+from nasbench_errors import ConfigError
 
 N_SAMPLES = 10**6
 

@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 
 from benchmarks.nb201.oracle import NB201Oracle
 from harness.cli import app
-from harness.errors import OracleError, StoreError
 from methods.registry import registry
+from nasbench_errors import OracleError, StoreError
 from results.reports import build_report
 from results.reports.data import ReportData, Stat, curve, value_at_time
 from results.reports.figures import Series, draw_panel

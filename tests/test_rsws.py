@@ -10,11 +10,11 @@ from torch import nn
 from benchmarks.nb201.space import NB201Space
 from benchmarks.nb201.supernet import NB201Supernet
 from benchmarks.space import Decision, DecisionGroup, SearchSpace
-from harness.errors import ConfigError
 from methods.base import EpochContext
 from methods.entropy import mean_entropy
 from methods.registry import get
 from methods.rsws import space_size
+from nasbench_errors import ConfigError
 from tests.op_spy import record_computed_ops
 
 #: chi-square critical values at p = 0.001 (df 8 and df 4)

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.autograd.functional import hessian
 
-from harness.errors import ConfigError
 from methods.hessian import WeightSpace, amended_gradient, directional_grad, grads, unrolled_gradient
 from methods.registry import get
+from nasbench_errors import ConfigError
 from tests.tiny_supernet import batch, context, tiny_setup
 
 

@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from harness.errors import ConfigError
 from methods.registry import registry
+from nasbench_errors import ConfigError
 from tests.smoke import run_tiny
 
 

@@ -1,9 +1,9 @@
 import pytest
 
-from harness.errors import ConfigError
 from harness.grid import expand, parse_datasets, parse_settings
 from harness.specs import RunSpec, parse_override, resolve_config
 from methods.registry import registry, resolve_methods
+from nasbench_errors import ConfigError
 
 
 def test_paper_presets_follow_the_spec():

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from harness.errors import StoreError
+from nasbench_errors import StoreError
 from results.store import SCHEMA_VERSION, Store
 
 

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from harness.errors import StoreError
+from nasbench_errors import StoreError
 from results.store import Store
 
 EPOCHS = 40

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import table as table_mod
 from benchmarks.table import ALIGN, FORMAT_VERSION, MAGIC, Table, write_table
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ConfigError
 from methods.registry import get
 from methods.xnas import clipped_mean, per_example_grads, wipeout
+from nasbench_errors import ConfigError
 from tests.tiny_supernet import batch, context, tiny_setup
 
 

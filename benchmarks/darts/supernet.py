@@ -29,7 +29,7 @@ from torch import nn
 from benchmarks.darts.genotype import CELLS, EDGES, NODES
 from benchmarks.darts.space import DartsSpace
 from benchmarks.supernet_ops import ReLUConvBN, partial_channel_merge
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 ZERO_OPS = ("skip", "scalar")
 

@@ -32,7 +32,7 @@ from benchmarks.nb101.metrics import ModelMetrics
 from benchmarks.nb101.oracle import BENCHMARK_TAG, EPOCHS, REPEATS, SCHEMA, digest_of, encode_spec
 from benchmarks.nb101.tfrecord import read_records
 from benchmarks.table import write_table
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 SOURCE_REMEDY = ("use the official nasbench_only108.tfrecord or nasbench_full.tfrecord "
                  "(https://storage.googleapis.com/nasbench/), downloading it again if it is damaged")

@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks.nb101.graph import AVAILABLE_OPS, INPUT, OUTPUT, ModelSpec
 from benchmarks.table import Table
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 BENCHMARK_TAG = "nb101"
 SCHEMA = 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import google_crc32c
 
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 _MASK_DELTA = 0xA282EAD8
 _LENGTH = struct.Struct("<Q")

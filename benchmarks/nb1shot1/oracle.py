@@ -32,7 +32,7 @@ from benchmarks.nb101.graph import AVAILABLE_OPS, ModelSpec, hash_module
 from benchmarks.nb101.oracle import EPOCHS, REMEDY, CellResult, NB101Table
 from benchmarks.nb201.oracle import Lookup
 from benchmarks.table import Table, write_table
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 BENCHMARK_TAG = "nb1shot1"
 SCHEMA = 1

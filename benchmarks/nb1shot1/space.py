@@ -36,7 +36,7 @@ import torch
 
 from benchmarks.nb101.graph import CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT, ModelSpec
 from benchmarks.space import Decision, DecisionGroup, SearchSpace, Selection
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 #: Op order of the 1Shot1 reference (``optimizers/darts/genotypes.py`` PRIMITIVES).
 OPS: tuple[str, ...] = (MAXPOOL3X3, CONV3X3, CONV1X1)

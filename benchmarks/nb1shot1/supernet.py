@@ -34,7 +34,7 @@ from torch import nn
 from benchmarks.nb1shot1.space import NB1Shot1Space
 from benchmarks.nb101.graph import CONV1X1, CONV3X3, MAXPOOL3X3
 from benchmarks.supernet_ops import channel_shuffle
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 
 class ConvBnRelu(nn.Sequential):

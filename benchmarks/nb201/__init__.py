@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmarks.registry import ArchRecord, Benchmark
 from benchmarks.space import SearchSpace, Selection
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 
 def _space(config: Mapping[str, Any]) -> SearchSpace:

@@ -44,7 +44,7 @@ from benchmarks.nb201.oracle import (
     write_update,
 )
 from benchmarks.nb201.space import N_ARCHS, all_arch_strings
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 Progress = Callable[[str], None]
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks.nb201.space import N_ARCHS
 from benchmarks.table import Table, write_table
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 DATASETS: tuple[str, ...] = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 SPLITS: tuple[str, ...] = ("train", "valid", "test")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.darts.genotype import CELL_OPS, CELLS, EDGES, NODES, Genotype, input_pairs
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 PREFIX = "NetworkSelectorDatasetInfo_COLON_darts_COLON_"
 NA = "#na#"

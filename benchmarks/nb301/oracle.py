@@ -27,7 +27,7 @@ from benchmarks.nb201.oracle import Lookup
 from benchmarks.nb301.evolution import regularized_evolution
 from benchmarks.nb301.surrogate import FINAL_EPOCH, Surrogate
 from benchmarks.table import _atomic_write
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 SCHEMA = 1
 DATASET = "cifar10"

@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmarks.darts.genotype import Genotype
 from benchmarks.nb301.encoding import COLUMNS, Encoding
-from harness.errors import OracleError
+from nasbench_errors import OracleError
 
 #: the surrogate's last training epoch (its ``epoch`` input runs 1..98)
 FINAL_EPOCH = 98

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 
 SECTIONS = ("oracle", "supernet", "epochs")
 

@@ -20,10 +20,10 @@ import torch
 from benchmarks.datasets import SPECS, dataset_dir
 from benchmarks.nb201.oracle import BUDGETS, SEARCH_METRICS, MetricKey, NB201Oracle, OracleUpdate, write_update
 from benchmarks.nb201.space import N_ARCHS
-from harness.errors import HarnessError
 from harness.runner import RunEnvironment, execute
 from harness.specs import RunSpec
 from methods import registry
+from nasbench_errors import HarnessError
 from results.store import Store
 
 Rows = list[dict[str, Any]]

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import HarnessError
 from harness.specs import resolve_config
+from nasbench_errors import HarnessError
 from results.reports.labels import method_label, method_order
 from results.store import Store
 

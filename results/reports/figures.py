@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 import benchmarks.registry
-from harness.errors import ConfigError
 from methods.registry import registry
+from nasbench_errors import ConfigError
 from results.reports.data import BUDGET_NAMES, ReportData, Variant, curve
 from results.reports.missing import Need
 from results.reports.paper import DATASET_TITLES, FIGURE_SOURCES, NB201_DATASETS, ONESHOT1_BEST_FINAL_REGRET

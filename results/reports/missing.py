@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import benchmarks.registry
-from harness.errors import ConfigError
 from methods.registry import registry
+from nasbench_errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ regret, test accuracy, op-weight entropy, skip-connection count and search time 
 from __future__ import annotations
 
 import benchmarks.registry
-from harness.errors import ConfigError
+from nasbench_errors import ConfigError
 from results.reports.data import ReportData, Stat
 from results.reports.render import Column, ReportTable
 
