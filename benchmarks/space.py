@@ -145,6 +145,18 @@ def topk_selection(group: DecisionGroup, scores: torch.Tensor) -> tuple[tuple[in
     return tuple(rows)
 
 
+def tied_decisions(group: DecisionGroup, scores: torch.Tensor) -> int:
+    """How many decisions of ``group`` have no strict top-k: the k-th and (k+1)-th best derivable scores are
+    equal, so ``topk_selection`` would choose by index order (a uniform architecture ties on every row)."""
+    masked = scores.detach().to("cpu", torch.float64).masked_fill(~group.derivable, float("-inf"))
+    tied = 0
+    for r, d in enumerate(group.decisions):
+        ranked = torch.sort(masked[r], descending=True).values
+        if d.k < ranked.numel() and torch.isfinite(ranked[d.k]) and ranked[d.k - 1] == ranked[d.k]:
+            tied += 1
+    return tied
+
+
 def one_hot_weights(group: DecisionGroup, chosen: Sequence[Sequence[int]]) -> torch.Tensor:
     """[rows, width] weights with 1 on the chosen options: the single-path forward of a selection."""
     w = torch.zeros(group.rows, group.width)

@@ -34,7 +34,7 @@ import torch
 
 import benchmarks.registry
 from benchmarks.datasets import BatchStream, ImageData, eval_batches, load, search_split
-from benchmarks.space import one_hot_weights
+from benchmarks.space import Selection, one_hot_weights
 from harness.blackbox_run import BlackBoxRun
 from harness.checkpoint import (
     RunBusy,
@@ -216,20 +216,34 @@ class SearchRun:
         stats.extra["lr_w"] = lr
         return stats
 
+    def derived(self) -> tuple[Selection | None, int]:
+        """(the derived architecture, decisions it broke a tie on). Before any architecture step a tied
+        ranking (GAEA's uniform simplex, a warm-up) derives nothing: index order would pick a cell no search
+        chose (NB201 without ``none``: all skip connections). Later ties keep the method's documented rule
+        (lower option index) and are counted in the row's ``extra``."""
+        tied = self.method.tied_decisions()
+        if tied and self.method.arch_steps_total == 0:
+            return None, tied
+        return self.method.derive(), tied
+
     def record(self, epoch: int, stats: EpochStats | None, seconds_train: float) -> dict[str, Any]:
         """Derive the architecture, look it up, evaluate the supernet and write the epoch."""
         t0 = time.perf_counter()
-        selection = self.method.derive()
+        selection, tied = self.derived()
         fields, lookup_rows = oracle_fields(self.bench, self.space, self.oracle, self.spec.dataset,
                                             str(self.cfg["oracle_budget"]), selection)
         probs = self.method.probabilities()
-        discrete = {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device) for g in self.space.groups}
         with self._precision():
             cont = evaluate(self.net, self.method.eval_weights(), self._eval_batches())
-            disc = evaluate(self.net, discrete, self._eval_batches())
+            disc = (None, None) if selection is None else evaluate(
+                self.net, {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device)
+                           for g in self.space.groups}, self._eval_batches())
         seconds_eval = time.perf_counter() - t0
         self.seconds_total += seconds_train + seconds_eval
-        extra = {**self.method.epoch_fields(), **detail_fields(self.bench, self.space, probs, selection)}
+        extra = {**self.method.epoch_fields(), **({} if selection is None else
+                                                  detail_fields(self.bench, self.space, probs, selection))}
+        if tied:
+            extra["tied_decisions"] = float(tied)
         if stats is not None:
             extra.update(stats.extra)
         row = {

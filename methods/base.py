@@ -109,6 +109,11 @@ class SearchMethod:
     def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
         return self.relaxation.derive()
 
+    def tied_decisions(self) -> int:
+        """Decisions ``derive`` had to break a tie on (by index order); the runner records no architecture while
+        this is positive and no architecture step has been taken (a uniform start is not a derived cell)."""
+        return self.relaxation.tied_decisions()
+
     def probabilities(self) -> dict[str, torch.Tensor]:
         return self.relaxation.probabilities()
 

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from benchmarks.space import SearchSpace, topk_selection
+from benchmarks.space import SearchSpace
 from methods.relaxations import Relaxation
 
 #: the stretch interval (a, b) of the paper
@@ -97,5 +97,6 @@ class HardConcreteGates(Relaxation):
         probs = self.activation_probabilities()
         return {n: p / p.sum(dim=-1, keepdim=True) for n, p in probs.items()}
 
-    def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
-        return {g.name: topk_selection(g, self.params[g.name]) for g in self.space.groups}
+    def derivation_scores(self) -> dict[str, torch.Tensor]:
+        """The gate logits beta: derivation keeps the top-k gates."""
+        return {n: beta.detach() for n, beta in self.params.items()}

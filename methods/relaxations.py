@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.space import Decision, DecisionGroup, SearchSpace, topk_selection
+from benchmarks.space import Decision, DecisionGroup, SearchSpace, tied_decisions, topk_selection
 
 EDGES_SUFFIX = "_edges"
 
@@ -99,10 +99,19 @@ class Relaxation(nn.Module):
             dists = self.distributions() if self.edge_groups else {}
             return {g.name: dists[g.name].detach() for g in self.edge_groups}
 
+    def derivation_scores(self) -> dict[str, torch.Tensor]:
+        """What derivation ranks per space group: the op probabilities (a subclass may rank its raw parameters)."""
+        return self.probabilities()
+
     def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
-        """Top-k options per decision by probability: the discrete architecture."""
-        probs = self.probabilities()
-        return {g.name: topk_selection(g, probs[g.name]) for g in self.space.groups}
+        """Top-k options per decision by ``derivation_scores``: the discrete architecture."""
+        scores = self.derivation_scores()
+        return {g.name: topk_selection(g, scores[g.name]) for g in self.space.groups}
+
+    def tied_decisions(self) -> int:
+        """Decisions whose top-k is not strict (``benchmarks.space.tied_decisions``), over all space groups."""
+        scores = self.derivation_scores()
+        return sum(tied_decisions(g, scores[g.name]) for g in self.space.groups)
 
 
 class SoftmaxLogits(Relaxation):

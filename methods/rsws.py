@@ -128,6 +128,10 @@ class RandomSearchWS(SearchMethod):
     def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
         return dict(self.best)
 
+    def tied_decisions(self) -> int:
+        """None: the architecture is an explicit draw (at epoch 0 the reference's random start), not a ranking."""
+        return 0
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "best": dict(self.best), "best_accuracy": self.best_accuracy}
 
