@@ -106,8 +106,12 @@ def run(
                                                         "[default: next to the store].")] = None,
     device: Annotated[str, typer.Option("--device", help="auto (GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun runs that failed before.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run",
-                                          help="List the runs and what the store holds; run nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs, what the store holds and the "
+                                          "time estimate; run nothing.")] = False,
+    estimate: Annotated[bool, typer.Option("--estimate/--no-estimate", help="Before starting, time a few steps of "
+                                           "each configuration on this device and print the expected wall time "
+                                           "per run and for the grid (cached in $HARNESS_HOME/estimates.json)."
+                                           )] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar per run.")] = True,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Runs in parallel in local worker processes "
                                              "[default 1: in this process; with --gpus, one per GPU slot].")] = None,
@@ -127,6 +131,7 @@ def run(
     An interrupted command resumes each unfinished run from its last finished epoch.
     """
     from benchmarks.datasets import resolve_data_root
+    from harness.estimate import format_duration
     from harness.executors import RunTask, plan, run_grid
     from harness.grid import expand, parse_datasets, parse_settings, runnable_methods
     from harness.monitor import StoreProgress
@@ -151,9 +156,15 @@ def run(
                   f"({sum(status.get(s.run_id) == 'finished' for s in specs)} finished, "
                   f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run"
                   + (f" with the {chosen.executor.name} executor." if todo else "."))
+    estimates = _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, benchmark, dataset,
+                                setting, seeds, first_seed, names) if estimate and todo else {}
     if dry_run:
         for s in specs:
-            console.print(f"  {s.run_id}  {s.label:<50} {status.get(s.run_id, 'new')}")
+            guess = estimates.get(s.run_id)
+            console.print(f"  {s.run_id}  {s.label:<50} {status.get(s.run_id, 'new'):<9} "
+                          + ("" if guess is None else guess.basis if guess.seconds is None
+                             else f"~{format_duration(guess.seconds)} ({guess.basis})"),
+                          highlight=False)
         return
     if not todo:
         _print_final(st, [s.run_id for s in specs])
@@ -177,6 +188,59 @@ def run(
         console.print(f"{len(unfinished)} run(s) did not finish ({', '.join(sorted({o.status for o in unfinished}))}"
                       "); rerun the same command to resume them")
         raise typer.Exit(1)
+
+
+#: what the CPU warning for the paper profile offers instead, fastest last
+FASTER_PROFILES = ("repro", "quick")
+
+
+def _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, benchmark, dataset,  # noqa: ANN001
+                    setting, seeds, first_seed, names) -> dict:  # noqa: ANN001 - the run command's values
+    """Print the run count and the measured time estimate of the runs to do (harness/estimate.py); on a CPU
+    with the paper profile also what the faster profiles would take and the other ways to go faster."""
+    from benchmarks.datasets import resolve_data_root
+    from harness.estimate import Estimator, format_duration, summarize
+    from harness.grid import expand, parse_datasets, parse_settings
+    from nasbench_errors import DataError
+
+    slots = chosen.executor.slots
+    threads = chosen.executor.threads_per_run
+    try:
+        root = resolve_data_root(data_root)
+    except DataError:
+        root = None
+    estimator = Estimator(root, chosen.device, threads, harness_home())
+    with Console(stderr=True).status("estimating run times (a few timed steps per configuration)") as shown:
+        estimates = estimator.estimate(todo, lambda what: shown.update(f"estimating run times: timing {what}"))
+    total, unknown = summarize(todo, estimates, slots)
+    per_run = [e.seconds for e in estimates.values() if e.seconds is not None]
+    where = f"{estimator.device.type} ({estimator.threads} torch thread{'s' if estimator.threads > 1 else ''} per run"
+    where += f", {slots} in parallel)" if slots > 1 else ")"
+    if per_run:
+        span = (format_duration(min(per_run)) if min(per_run) == max(per_run)
+                else f"{format_duration(min(per_run))} to {format_duration(max(per_run))}")
+        about = f"at least {format_duration(total)}" if unknown else f"about {format_duration(total)}"
+        load, cores = os.getloadavg()[0], os.cpu_count() or 1
+        busy = (f"; the machine is busy (load {load:.1f} on {cores} cores), so this is pessimistic"
+                if estimator.device.type == "cpu" and load > cores else "")
+        console.print(f"estimate on {where}: {span} per run, {about} for the {len(todo)} runs to do"
+                      + (f" ({unknown} not timed; --dry-run lists why)" if unknown else "") + busy, highlight=False)
+    elif unknown:
+        reason = next(e.basis for e in estimates.values() if e.seconds is None and e.basis != "table only")
+        console.print(f"no time estimate: {reason.removeprefix('no estimate: ')}", highlight=False)
+    if profile == "paper" and estimator.device.type == "cpu" and per_run and total > 3600:
+        faster = []
+        for other in FASTER_PROFILES:
+            alt = [x for extra in _space_overrides(space, benchmark, overrides)
+                   for x in expand(names, benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
+                                   _seeds(seeds, first_seed), other, {**overrides, **extra})]
+            alt_total, _ = summarize(alt, estimator.estimate(alt), slots)
+            faster.append(f"--profile {other} (~{format_duration(alt_total)})")
+        console.print(f"[yellow]the paper profile on a CPU takes about {format_duration(total)} for this "
+                      f"grid.[/yellow] Faster: {', '.join(faster)}; a GPU (--device cuda, with --runs-per-gpu K "
+                      "to share it); or more parallel runs (--jobs N) on a machine with more cores. "
+                      "docs/reproduction.md says what each profile shows.", highlight=False)
+    return estimates
 
 
 def _print_final(store, run_ids: list[str], verbose: bool = False) -> None:  # noqa: ANN001 - a Store

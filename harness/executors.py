@@ -54,6 +54,10 @@ Step = tuple[RunTask, RunOutcome] | None
 
 class Executor(Protocol):
     name: str
+    #: runs executing at once (the grid estimate's parallel slots; a cluster's is unknown here: 1)
+    slots: int
+    #: torch CPU threads each run gets (None: this process's count)
+    threads_per_run: int | None
 
     def outcomes(self, tasks: Sequence[RunTask]) -> Iterator[Step]:
         """Run the tasks; yield (task, outcome) as runs end and None on poll ticks. Closing the
@@ -119,6 +123,8 @@ class InProcessExecutor:
     """One run after another in this process, with the step-level progress display."""
 
     name = "in-process"
+    slots = 1
+    threads_per_run = None
 
     def __init__(self, progress: NullProgress | None = None) -> None:
         self.progress = progress or NullProgress()
@@ -141,6 +147,14 @@ class LocalExecutor:
         if not devices:
             raise ConfigError("the local executor needs at least one slot; use --jobs 1 or more")
         self.devices, self.threads, self.grace_seconds = list(devices), threads, grace_seconds
+
+    @property
+    def slots(self) -> int:
+        return len(self.devices)
+
+    @property
+    def threads_per_run(self) -> int | None:
+        return self.threads
 
     def outcomes(self, tasks: Sequence[RunTask]) -> Iterator[Step]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -190,6 +204,8 @@ class DaskExecutor:
     """
 
     name = "dask"
+    slots = 1
+    threads_per_run = None
 
     def __init__(self, scheduler: str, connect_timeout: float = 15.0) -> None:
         self.scheduler, self.connect_timeout = scheduler, connect_timeout
@@ -227,6 +243,8 @@ class RayExecutor:
     ``runs_per_gpu`` runs (fractional ``num_gpus``), and a crashed worker's task is retried twice."""
 
     name = "ray"
+    slots = 1
+    threads_per_run = None
 
     def __init__(self, address: str | None, runs_per_gpu: int | None = None) -> None:
         self.address, self.runs_per_gpu = address, runs_per_gpu

@@ -128,10 +128,10 @@ def _seed_everything(seed: int) -> None:
 class SearchRun:
     """The state of one run between epochs."""
 
-    def __init__(self, spec: RunSpec, env: RunEnvironment) -> None:
+    def __init__(self, spec: RunSpec, env: RunEnvironment, with_oracle: bool = True) -> None:
         self.spec, self.env, self.cfg = spec, env, spec.config
         self.bench = benchmarks.registry.get(spec.benchmark)
-        self.oracle = self.bench.open_oracle(env.oracle_dir, self.cfg)
+        self.oracle = self.bench.open_oracle(env.oracle_dir, self.cfg) if with_oracle else None
         self.space = self.bench.make_space(self.cfg)
         limit = self.cfg["train_limit"]
         self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
@@ -262,6 +262,14 @@ class SearchRun:
         }
         self.env.store.write_epoch(self.spec.run_id, epoch, row, lookup_rows, search_seconds=self.seconds_total)
         return row
+
+
+def timing_run(spec: RunSpec, data_root: Path, device: torch.device, scratch: Path) -> SearchRun:
+    """A supernet run built as ``execute`` builds it, without an oracle or a store: what ``harness.estimate``
+    times. ``scratch`` holds nothing it needs (no checkpoint is written)."""
+    env = RunEnvironment(store=None, data_root=data_root, oracle_dir=scratch, checkpoint_dir=scratch,  # type: ignore[arg-type]
+                         device=device)
+    return SearchRun(spec, env, with_oracle=False)
 
 
 def make_run(spec: RunSpec, env: RunEnvironment) -> SearchRun | BlackBoxRun:

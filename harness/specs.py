@@ -62,6 +62,8 @@ BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {},
     "quick": {"C": 8, "N": 1, "epochs": 3, "train_limit": 2000, "eval_limit": 500},
+    # the smallest search in which GAEA's NAS-Bench-201 claims appear on a 2-core CPU (docs/reproduction.md)
+    "repro": {"C": 8, "N": 1, "epochs": 50, "train_limit": 10000, "eval_limit": 500},
 }
 #: (profile, benchmark) -> settings applied after the profile: a DARTS-space supernet (5 cells of 14 edges x 7
 #: ops at N = 1) costs ~10x an NB201 one on a CPU, so its quick runs are smaller still

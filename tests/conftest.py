@@ -21,6 +21,20 @@ def _deterministic_threads():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _harness_home(tmp_path_factory):
+    """$HARNESS_HOME in a temporary folder: `harness run`'s time estimates cache there, never in the user's home."""
+    import os
+
+    previous = os.environ.get("HARNESS_HOME")
+    os.environ["HARNESS_HOME"] = str(tmp_path_factory.mktemp("harness-home"))
+    yield
+    if previous is None:
+        os.environ.pop("HARNESS_HOME", None)
+    else:
+        os.environ["HARNESS_HOME"] = previous
+
+
 def shared_file(name: str) -> Path:
     """A file under ../shared/data, or skip the test with the reason."""
     path = SHARED_DATA / name
