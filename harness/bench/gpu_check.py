@@ -100,7 +100,8 @@ def cuda_tests(s: Session, timeout: float) -> dict[str, Any]:
     return {"returncode": rc, "seconds": time.monotonic() - t0, "tail": tail}
 
 
-def epoch_timings(s: Session, data: Path, device: str, until: float) -> list[dict[str, Any]]:
+def epoch_timings(s: Session, data: Path, device: str, names: list[str] | None, profile: str,
+                  until: float) -> list[dict[str, Any]]:
     """Seconds per paper-size search epoch of every supernet method (phase 3)."""
     import torch
 
@@ -110,14 +111,15 @@ def epoch_timings(s: Session, data: Path, device: str, until: float) -> list[dic
 
     estimator = Estimator(data, device, torch.get_num_threads(), None)
     rows: list[dict[str, Any]] = []
-    variants: list[tuple[str, dict[str, Any]]] = [(n, {}) for n, e in registry().items() if e.needs_supernet]
+    variants: list[tuple[str, dict[str, Any]]] = [(n, {}) for n, e in registry().items()
+                                                   if e.needs_supernet and (names is None or n in names)]
     variants += [("darts", {"bf16": True}), ("darts", {"channels_last": True})]
     for name, extra in variants:
         if time.monotonic() > until:
             rows.append({"method": name, "skipped": "phase time used up"})
             continue
         entry = registry()[name]
-        spec = RunSpec.create(name, "nb201", "cifar10", entry.default_setting, 0, "paper", extra)
+        spec = RunSpec.create(name, "nb201", "cifar10", entry.default_setting, 0, profile, extra)
         t0 = time.monotonic()
         try:
             measured = estimator.measure(spec)
@@ -229,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget", type=float, default=470.0, help="wall seconds of the whole command")
     parser.add_argument("--phases", default="env,tests,timings,throughput,repro")
+    parser.add_argument("--methods", default=None, help="comma list for the timings phase [all supernet methods]")
+    parser.add_argument("--timing-profile", default="paper", help="profile of the timings phase (quick: a CPU try)")
     parser.add_argument("--device", default="cuda", help="cpu: try the script's plumbing on a machine without a GPU")
     args = parser.parse_args(argv)
     (args.out / "work").mkdir(parents=True, exist_ok=True)
@@ -260,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
         """A phase's deadline: at most ``cap`` seconds, leaving ``keep`` for the phases after it."""
         return time.monotonic() + min(cap, max(s.left() - keep, 20.0))
 
-    step("timings", lambda: epoch_timings(s, args.data, args.device, until(90.0, 230.0)))
+    step("timings", lambda: epoch_timings(s, args.data, args.device, args.methods and args.methods.split(","),
+                                                        args.timing_profile, until(90.0, 230.0)))
     step("throughput", lambda: throughput(s, env, base, share, until(80.0, 170.0)))
     step("repro", lambda: reproduction(s, env, base, share, until(1e9, 40.0)))
     try:
