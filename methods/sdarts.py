@@ -74,6 +74,10 @@ class SDarts(Darts):
         self.eps = epsilon(ctx.epoch, ctx.epochs, self.eps_max, self.eps_min)
         return super().train_epoch(ctx)
 
+    def eval_weights(self) -> dict[str, torch.Tensor]:
+        """The clean softmax weights: the supernet metric is not taken at a perturbation."""
+        return Darts.training_weights(self)
+
     def masks(self) -> dict[str, torch.Tensor]:
         return {g.name: self.relaxation.mask(g.name) for g in self.space.groups}
 

@@ -44,6 +44,7 @@ def test_random_smoothing_adds_the_generators_uniform_draw_then_clips():
     assert float(noise.abs().max()) <= method.eps
     assert torch.allclose(got, project_rows(clean["ops"] + noise, torch.ones(2, 3, dtype=torch.bool)))
     assert not torch.allclose(method.training_weights()["ops"], got)  # a fresh draw every step
+    assert torch.equal(method.eval_weights()["ops"], clean["ops"])  # the supernet metric: unperturbed
 
 
 class _Softmax2(nn.Module):
