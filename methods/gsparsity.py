@@ -235,8 +235,8 @@ class GSparsity(SearchMethod):
         self.pending = state["prox"]
 
 
-PAPER = "Chatzimichailidis, Zela, Shalini, Labatie, Keuper, Hutter, Yang. GSparsity: Unifying Network Pruning and " \
-        "Neural Architecture Search by Group Sparsity (as implemented in NASLib)"
+PAPER = ("Chatzimichailidis et al. GSparsity: Unifying Network Pruning and Neural Architecture Search by Group "
+         "Sparsity, as implemented in NASLib (automl/NASLib, naslib/optimizers/oneshot/gsparsity)")
 
 ENTRIES = (
     MethodEntry(
