@@ -5,8 +5,24 @@ Kept in one place so that PC-DARTS's partial-channel mixed op behaves the same o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+
+from benchmarks.space import DecisionGroup
+
+#: per decision group, per row, per option: the modules computing that option, one per cell that has it (empty
+#: where the option has no module, e.g. ``none``, or is not an operation, e.g. an input-edge choice). What methods
+#: that act on an operation's own weights read (GSparsity's group lasso, OLES's per-operation early stopping).
+OptionModules = dict[str, list[list[list[nn.Module]]]]
+
+
+def option_modules_of(groups: tuple[DecisionGroup, ...],
+                      modules: Callable[[DecisionGroup, int, int], list[nn.Module]]) -> OptionModules:
+    """``OptionModules`` of ``groups`` from ``modules(group, row, option)`` (called for real options only)."""
+    return {g.name: [[modules(g, r, o) if g.mask[r, o] else [] for o in range(g.width)] for r in range(g.rows)]
+            for g in groups}
 
 
 class ReLUConvBN(nn.Sequential):

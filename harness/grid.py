@@ -38,15 +38,22 @@ def parse_datasets(text: str, benchmark: str) -> list[str]:
 
 def runnable_methods(methods: Sequence[str], benchmark: str, requested: str) -> list[str]:
     """``methods`` minus those that cannot search ``benchmark`` (black-box baselines need a table that
-    simulates training). Ones named exactly in ``requested`` are an error; ones that came from ``all`` or a
-    family are dropped, so ``--methods all`` means every method that runs there."""
-    if benchmarks.registry.get(benchmark).simulates_training:
-        return list(methods)
+    simulates training; a method's entry lists the benchmarks it refuses and why). Ones named exactly in
+    ``requested`` are an error; ones that came from ``all`` or a family are dropped, so ``--methods all``
+    means every method that runs there."""
     named = {item.strip() for item in requested.split(",")}
-    unable = [m for m in methods if not registry.get(m).needs_supernet]
-    if named & set(unable):
-        raise ConfigError(f"{sorted(named & set(unable))[0]} is a black-box baseline on a table that simulates "
-                          f"training; {benchmark} has none: drop it from --methods (it runs on nb201)")
+    simulated = benchmarks.registry.get(benchmark).simulates_training
+    unable: dict[str, str] = {}
+    for m in methods:
+        entry = registry.get(m)
+        if not entry.needs_supernet and not simulated:
+            unable[m] = (f"{m} is a black-box baseline on a table that simulates training; {benchmark} has none: "
+                         "drop it from --methods (it runs on nb201)")
+        elif benchmark in entry.refusals:
+            unable[m] = f"{m} cannot search {benchmark}: {entry.refusals[benchmark]}; drop it from --methods"
+    refused = sorted(named & set(unable))
+    if refused:
+        raise ConfigError(unable[refused[0]])
     return [m for m in methods if m not in unable]
 
 

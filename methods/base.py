@@ -101,6 +101,14 @@ class SearchMethod:
         """Mixing weights for the weight step (constants there: no architecture gradient)."""
         return {k: v.detach() for k, v in self.relaxation.mixing_weights().items()}
 
+    def step_weights(self, ctx: EpochContext, weight_batch: Batch) -> dict[str, torch.Tensor]:
+        """Mixing weights of one weight step of the alternating loop: ``training_weights`` unless the method
+        needs the step's batch (SDARTS-ADV's adversarial perturbation of them)."""
+        return self.training_weights()
+
+    def after_weight_step(self, ctx: EpochContext) -> None:
+        """Called by the alternating loop after each weight step, gradients still in place (OLES reads them)."""
+
     def eval_weights(self) -> dict[str, torch.Tensor]:
         """Mixing weights for evaluating the supernet as a continuous relaxation."""
         return self.training_weights()
@@ -178,6 +186,9 @@ class MethodEntry:
     order: int = 100
     #: numbers the method's paper reports (reference rows of the cross-method report)
     quoted: tuple[QuotedResult, ...] = ()
+    #: benchmark name -> why the method cannot search it (its space lacks what the method needs); ``--methods
+    #: all`` there skips the method, naming it is an error with this reason
+    refusals: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def needs_supernet(self) -> bool:

@@ -42,22 +42,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def weight_step_with_norm(ctx: EpochContext, weights: dict[str, torch.Tensor],
-                          batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def weight_step_with_norm(ctx: EpochContext, weights: dict[str, torch.Tensor], batch: Batch,
+                          optimizer: torch.optim.Optimizer | None = None,
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One SGD step on the shared weights; returns (loss, #correct, L2 norm of the weight gradient before
-    clipping) as device tensors. The squared norm is DARTS-PRIME's empirical Fisher trace (spec 2.2)."""
+    clipping) as device tensors. The squared norm is DARTS-PRIME's empirical Fisher trace (spec 2.2).
+
+    ``optimizer`` replaces the run's weight optimizer for a method with its own weight update (GSparsity's
+    proximal step, which also trains the architecture's scalars); it steps whatever parameters it holds.
+    """
     x, y = batch
-    ctx.weight_optimizer.zero_grad(set_to_none=True)
+    optimizer = optimizer or ctx.weight_optimizer
+    optimizer.zero_grad(set_to_none=True)
     logits = ctx.net(x, weights)
     loss = F.cross_entropy(logits, y)
-    params = [p for g in ctx.weight_optimizer.param_groups for p in g["params"]]
+    # parameters a method froze (OLES's early-stopped operations) get no gradient, so no update or decay
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
     loss.backward(inputs=params)
     grads = [p.grad for p in params if p.grad is not None]
     if ctx.grad_clip > 0:
         norm = torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip)
     else:
         norm = torch.nn.utils.get_total_norm(grads)
-    ctx.weight_optimizer.step()
+    optimizer.step()
     return loss.detach(), (logits.detach().argmax(dim=1) == y).sum(), norm.detach()
 
 
@@ -95,10 +102,11 @@ class EpochMeter:
             method.arch_step(self.ctx, arch_batch, weight_batch)
         self.arch_steps += 1
 
-    def weight_step(self, weights: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+    def weight_step(self, weights: dict[str, torch.Tensor], batch: Batch,
+                    optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
         """The weight step with its bookkeeping; returns the pre-clipping gradient norm (device tensor)."""
         with self.timed("weights"):
-            loss, n_correct, norm = weight_step_with_norm(self.ctx, weights, batch)
+            loss, n_correct, norm = weight_step_with_norm(self.ctx, weights, batch, optimizer)
         n = batch[1].shape[0]
         self.loss_sum += loss * n
         self.correct += n_correct
@@ -135,7 +143,8 @@ def alternating_epoch(method: SearchMethod, ctx: EpochContext) -> EpochStats:
     for weight_batch, arch_batch in zip(ctx.weight_batches, ctx.arch_batches, strict=False):
         if update_arch and not arch_last:
             meter.arch_step(method, arch_batch, weight_batch)
-        meter.weight_step(method.training_weights(), weight_batch)
+        meter.weight_step(method.step_weights(ctx, weight_batch), weight_batch)
+        method.after_weight_step(ctx)
         if update_arch and arch_last:
             meter.arch_step(method, arch_batch, weight_batch)
     return meter.stats()

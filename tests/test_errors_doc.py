@@ -96,6 +96,8 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
         Case("unknown method", "`run --methods dartz`", [*RUN[:2], "dartz", *RUN[3:], *store], "unknown method"),
         Case("unknown benchmark", "`run --benchmark nb999`", [*RUN, "--benchmark", "nb999", *store],
              "unknown benchmark"),
+        Case("method that cannot search the benchmark", "`run --methods darts-minus --benchmark nb1shot1`",
+             [*RUN[:2], "darts-minus", *RUN[3:], "--benchmark", "nb1shot1", *store], "cannot search nb1shot1"),
         Case("unknown dataset", "`run --dataset mnist`", [*RUN, "--dataset", "mnist", *store], "unknown dataset"),
         Case("unknown profile", "`run --profile fast`", [*RUN, "--profile", "fast", *store], "unknown profile"),
         Case("unknown setting key", "`run --set epoch=3`", [*RUN, "--set", "epoch=3", *store], "unknown setting"),

@@ -33,6 +33,10 @@ class TinyNet(nn.Module):
         self.bn = nn.BatchNorm1d(d, affine=False)
         self.head = nn.Linear(d, classes)
 
+    def option_modules(self) -> dict[str, list[list[list[nn.Module]]]]:
+        """The supernets' contract: per row and option, the modules computing it (the identity has none)."""
+        return {"ops": [[[lin_a], [lin_b], []] for lin_a, lin_b in self.rows]}
+
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         w = weights["ops"]
         active = (w.detach() != 0).tolist()

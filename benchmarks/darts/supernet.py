@@ -28,7 +28,8 @@ from torch import nn
 
 from benchmarks.darts.genotype import CELLS, EDGES, NODES
 from benchmarks.darts.space import DartsSpace
-from benchmarks.supernet_ops import ReLUConvBN, partial_channel_merge
+from benchmarks.space import DecisionGroup
+from benchmarks.supernet_ops import OptionModules, ReLUConvBN, option_modules_of, partial_channel_merge
 from nasbench_errors import ConfigError
 
 ZERO_OPS = ("skip", "scalar")
@@ -193,6 +194,15 @@ class DartsSupernet(nn.Module):
             bias = [zero_ops_sum[[e for e, (_, t) in enumerate(EDGES) if t == n]].sum() + zero_inputs[j]
                     for j, n in enumerate(NODES)]
         return _CellWeights(ops, inputs, active, edges, bias)
+
+    def option_modules(self) -> OptionModules:
+        """Per cell type, edge and op, the op's module in every cell of that type; the input choices have none."""
+        def modules(g: DecisionGroup, row: int, option: int) -> list[nn.Module]:
+            name = self.space.op_names[option]
+            if g.name not in CELLS or name == "none":
+                return []
+            return [c.edges[row].ops[name] for c in self.cells if c.reduction == (g.name == "reduce")]
+        return option_modules_of(self.space.groups, modules)
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor], zero_ops: str = "skip") -> torch.Tensor:
         if zero_ops not in ZERO_OPS:

@@ -33,7 +33,7 @@ from torch import nn
 
 from benchmarks.nb1shot1.space import NB1Shot1Space
 from benchmarks.nb101.graph import CONV1X1, CONV3X3, MAXPOOL3X3
-from benchmarks.supernet_ops import channel_shuffle
+from benchmarks.supernet_ops import OptionModules, channel_shuffle, option_modules_of
 from nasbench_errors import ConfigError
 
 
@@ -202,6 +202,11 @@ class NB1Shot1Supernet(nn.Module):
             s = cell(s, plan, ops, inputs, outputs, scalars)
         s = self.postprocess(s).mean(dim=(2, 3))
         return self.classifier(s)
+
+    def option_modules(self) -> OptionModules:
+        """Per choice block and op, the op's module in every cell; the parent choices (``edges``) have none."""
+        return option_modules_of(self.space.groups, lambda g, r, o: [cell.blocks[r].ops[o] for cell in self.cells]
+                                 if g.name == "ops" else [])
 
     def _scalars(self, ops: torch.Tensor, edges: torch.Tensor, rows: dict[int, int]) -> _Scalars:
         """Zero weights summed per target, computed once per forward (all cells share the weights)."""

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.nb201.space import EDGES
-from benchmarks.supernet_ops import ReLUConvBN, partial_channel_merge
+from benchmarks.supernet_ops import OptionModules, ReLUConvBN, partial_channel_merge
 
 
 class ResidualReduction(nn.Module):
@@ -260,6 +260,12 @@ class NB201Supernet(NB201Skeleton):
         """
         zero = w * (w.detach() == 0)
         return [zero[[e for e, (_, t) in enumerate(EDGES) if t == target]].sum() for target in range(1, 4)]
+
+    def option_modules(self) -> OptionModules:
+        """Per edge and op, the op's module in every search cell (none for ``none``, which has no module)."""
+        cells = [layer for layer in self.layers if isinstance(layer, SearchCell)]
+        return {"ops": [[[cell.edges[e][name] for cell in cells] if name != "none" else [] for name in self.op_names]
+                        for e in range(len(EDGES))]}
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
