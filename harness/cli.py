@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.bench.command import bench
-from harness.report_cli import report
+from harness.report_cli import report, reproduction
 from nasbench_errors import ConfigError, HarnessError
 
 app = typer.Typer(
@@ -409,6 +409,7 @@ def data_info(oracle_dir_: OracleDirOpt = None) -> None:
 
 
 app.command()(report)  # implemented in harness/report_cli.py
+app.command()(reproduction)  # implemented in harness/report_cli.py
 app.command()(bench)  # implemented in harness/bench/command.py
 
 

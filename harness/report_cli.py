@@ -45,3 +45,26 @@ def report(
                       f"all listed in {out / 'missing.md'}):")
     for m in runnable:
         console.print(f"  {m.item}: {m.command}", highlight=False, soft_wrap=True)
+
+
+def reproduction(
+    manifest: Annotated[Path, typer.Option("--manifest", help="The reproduction stores and the commands that "
+                                           "filled them.")] = Path("results/reproduction/manifest.json"),
+    page: Annotated[Path, typer.Option("--page", help="The page to write; its figures go beside it, in a folder "
+                                       "named after it.")] = Path("docs/reproduction.md"),
+) -> None:
+    """Regenerate docs/reproduction.md and its figures from the committed reproduction stores.
+
+    For each store: the command, the machine, sizes and wall time from the runs, GAEA's NAS-Bench-201 claims as
+    per-seed numbers with their verdicts next to the paper's, and the figures (entropy, learning curves,
+    parameter-free operations of the derived cells). The intro is MANIFEST's folder's intro.md.
+    """
+    from harness.cli import console
+    from nasbench_errors import ConfigError
+    from results.reports.reproduction import build_page
+
+    if not manifest.is_file():
+        raise ConfigError(f"no reproduction manifest at {manifest}; pass --manifest PATH (the committed one is "
+                          "results/reproduction/manifest.json)")
+    build_page(manifest, page, (manifest.parent / "intro.md").read_text(encoding="utf-8"))
+    console.print(f"reproduction page written to {page} (figures in {page.parent / page.stem})")

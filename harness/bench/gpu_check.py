@@ -3,7 +3,8 @@
     python -m harness.bench.gpu_check --data DIR --oracles DIR --out DIR [--budget SECONDS]
 
 ``--data`` holds ``cifar-10-batches-py``; ``--oracles`` an imported NB201 table. Phases, each bounded so that
-what finished is written even when a later phase runs out of time (``OUT/summary.json``, ``OUT/log.txt``):
+what finished is written even when a later phase runs out of time (OUT receives four files: ``summary.json``,
+``log.txt``, ``pytest_cuda.txt`` and ``stores.tar.gz``):
 
 1. environment: GPU, driver, torch;
 2. the CUDA tests (``pytest -m cuda tests/test_cuda.py``): one step of every supernet method on the CPU and the
@@ -16,7 +17,7 @@ what finished is written even when a later phase runs out of time (``OUT/summary
    per-run epoch seconds from the store and the aggregate weight steps per second;
 5. until the deadline, concurrently: the reproduction grid at paper network size (``--profile repro`` with
    C=16, N=5) and the CPU-sized reproduction profile itself, on the GPU; at the deadline the runs get SIGINT
-   (they stop at an epoch boundary and stay resumable) and their stores are copied to OUT/stores.tar.gz.
+   (they stop at an epoch boundary and stay resumable) and their stores are packed into OUT/stores.tar.gz.
 
 The call is sized for one device session (docs/performance.md, "GPU"): ``--budget`` is the wall time of the
 whole command.
@@ -48,8 +49,8 @@ OFFICIAL = {"bilevel": (25_000, 25_000), "erm": (50_000, 10_000)}
 class Session:
     """The deadline, the log and the summary of one call."""
 
-    def __init__(self, out: Path, budget: float) -> None:
-        self.out, self.start, self.budget = out, time.monotonic(), budget
+    def __init__(self, out: Path, work: Path, budget: float) -> None:
+        self.out, self.work, self.start, self.budget = out, work, time.monotonic(), budget
         self.summary: dict[str, Any] = {"budget_s": budget, "phases": {}}
         self.log_file = (out / "log.txt").open("a")
 
@@ -158,69 +159,73 @@ def throughput(s: Session, env: dict[str, str], base: list[str], share: Callable
         if time.monotonic() > until:
             rows.append({"runs_per_gpu": k, "skipped": "phase time used up"})
             continue
-        store = s.out / "work" / f"throughput_{k}.db"
+        store = s.work / f"throughput_{k}.db"
         cmd = harness_cmd("run", "--methods", "darts", "--setting", "bilevel", "--seeds", str(k), "--first-seed",
                           "100", *share(k), "--profile", "paper", "--set", "train_limit=5120",
                           "--set", "eval_limit=640", "--set", "epochs=2", "--store", str(store), *base)
         t0 = time.monotonic()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=max(until - t0, 10) + 60,
-                              check=False)
+        returncode = run_until({f"throughput_{k}": cmd}, s, env, until)[f"throughput_{k}"]
         wall = time.monotonic() - t0
         epochs = [r for r in _store_epochs(store) if r["epoch"] == 2] if store.exists() else []
-        row: dict[str, Any] = {"runs_per_gpu": k, "wall_s": wall, "returncode": done.returncode, "runs": len(epochs)}
+        row: dict[str, Any] = {"runs_per_gpu": k, "wall_s": wall, "returncode": returncode, "runs": len(epochs)}
         if epochs:
             train = [r["seconds_weights"] + r["seconds_arch"] for r in epochs]
             steps = epochs[0]["weight_steps"]
             row.update({"steps_per_epoch": steps, "mean_train_s_per_epoch": sum(train) / len(train),
                         "aggregate_steps_per_s": len(epochs) * steps / (sum(train) / len(train))})
-        else:
-            row["stderr_tail"] = done.stderr.strip().splitlines()[-3:]
         rows.append(row)
         s.log(f"throughput K={k}: {row}")
     return rows
 
 
-def reproduction(s: Session, env: dict[str, str], base: list[str], share: Callable[[int], list[str]],
-                 stop_at: float) -> dict[str, Any]:
-    """The reproduction grid at paper network size and the CPU-sized profile, side by side, until ``stop_at``."""
-    grids = {"repro_paper_net": [*REPRO_GRID, *PAPER_NET, *share(8)], "repro_profile": [*REPRO_GRID, *share(8)]}
+def run_until(commands: dict[str, list[str]], s: Session, env: dict[str, str], stop_at: float) -> dict[str, int]:
+    """Run the commands side by side (logs in OUT/work/NAME.log) until they end or ``stop_at``; then SIGINT (a run
+    stops at an epoch boundary: every recorded epoch stays valid and the run resumable), SIGKILL 25 s later.
+    Returns each command's exit status."""
     procs: dict[str, subprocess.Popen] = {}
-    for name, args in grids.items():
-        log = (s.out / "work" / f"{name}.log").open("w")
-        procs[name] = subprocess.Popen(harness_cmd("run", *args, "--store", str(s.out / "work" / f"{name}.db"),
-                                                   *base), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-    s.log(f"reproduction grids started: {', '.join(grids)}")
+    for name, cmd in commands.items():
+        log = (s.work / f"{name}.log").open("w")
+        procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     while time.monotonic() < stop_at and any(p.poll() is None for p in procs.values()):
-        time.sleep(2)
+        time.sleep(1)
     for p in procs.values():
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGINT)  # stop at an epoch boundary: every recorded epoch stays valid
+            os.killpg(p.pid, signal.SIGINT)
     end = time.monotonic() + 25
     for p in procs.values():
         try:
             p.wait(timeout=max(end - time.monotonic(), 1))
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    return {name: p.returncode for name, p in procs.items()}
+
+
+def reproduction(s: Session, env: dict[str, str], base: list[str], share: Callable[[int], list[str]],
+                 stop_at: float) -> dict[str, Any]:
+    """The reproduction grid at paper network size and the CPU-sized profile, side by side, until ``stop_at``."""
+    grids = {"repro_paper_net": [*REPRO_GRID, *PAPER_NET, *share(8)], "repro_profile": [*REPRO_GRID, *share(8)]}
+    s.log(f"reproduction grids start: {', '.join(grids)}")
+    codes = run_until({name: harness_cmd("run", *args, "--store", str(s.work / f"{name}.db"), *base)
+                       for name, args in grids.items()}, s, env, stop_at)
     out: dict[str, Any] = {}
     for name in grids:
-        store = s.out / "work" / f"{name}.db"
-        out[name] = {"returncode": procs[name].returncode,
-                     "epochs_recorded": len(_store_epochs(store)) if store.exists() else 0}
+        store = s.work / f"{name}.db"
+        out[name] = {"returncode": codes[name], "epochs_recorded": len(_store_epochs(store)) if store.exists() else 0}
     return out
 
 
 def pack_stores(s: Session) -> None:
     """Consistent copies (SQLite backup: WAL folded in) of every store into one archive."""
-    packed = s.out / "packed"
+    packed = s.work / "packed"
     packed.mkdir(exist_ok=True)
-    for store in sorted((s.out / "work").glob("*.db")):
+    for store in sorted((s.work).glob("*.db")):
         with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as src, sqlite3.connect(packed / store.name) as dst:
             src.backup(dst)
     with tarfile.open(s.out / "stores.tar.gz", "w:gz") as tar:
         for f in sorted(packed.glob("*.db")):
             tar.add(f, arcname=f.name)
-        for f in sorted((s.out / "work").glob("*.log")):
+        for f in sorted((s.work).glob("*.log")):
             tar.add(f, arcname=f.name)
 
 
@@ -229,17 +234,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--oracles", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/harness-gpu-check"),
+                        help="stores, logs and checkpoints while running (OUT receives only the 4 result files)")
     parser.add_argument("--budget", type=float, default=470.0, help="wall seconds of the whole command")
     parser.add_argument("--phases", default="env,tests,timings,throughput,repro")
     parser.add_argument("--methods", default=None, help="comma list for the timings phase [all supernet methods]")
     parser.add_argument("--timing-profile", default="paper", help="profile of the timings phase (quick: a CPU try)")
     parser.add_argument("--device", default="cuda", help="cpu: try the script's plumbing on a machine without a GPU")
     args = parser.parse_args(argv)
-    (args.out / "work").mkdir(parents=True, exist_ok=True)
-    s = Session(args.out, args.budget)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    s = Session(args.out, args.work, args.budget)
     phases = set(args.phases.split(","))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HARNESS_DATA_ROOT": str(args.data.resolve()),
-           "HARNESS_HOME": str((args.out / "work" / "home").resolve()), "PYTHONUNBUFFERED": "1"}
+           "HARNESS_HOME": str((args.work / "home").resolve()), "PYTHONUNBUFFERED": "1"}
     base = ["--oracle-dir", str(args.oracles.resolve()), "--no-progress", "--no-estimate"]
 
     def share(k: int) -> list[str]:
