@@ -8,6 +8,13 @@ weight step uses a fresh sample (detached), the architecture step another one wh
 gradient reaches the architecture parameters. tau decays linearly from ``tau_max`` to ``tau_min`` over the
 epochs after the warm-up (spec 1.4, GAEA GDAS sampling [C]; AutoDL-Projects GDAS.py ``set_tau``).
 
+Rows of role ``edges`` (which inputs feed a node: NAS-Bench-1Shot1's input/output weights, the DARTS
+space's node inputs; NB201 has none) use the soft Gumbel-softmax p itself (``edge_sampler=gumbel-soft``), as
+the NAS-Bench-1Shot1 GDAS reference does (optimizers/gdas/model_search.py: hard only for the mixed ops,
+"Don't use hard for the rest, because it very quickly gave exploding gradients"), so every input keeps a
+weight; ``edge_sampler=gumbel-hard`` gives every node exactly one sampled parent (the harness before this
+option). The reference draws a fresh sample for every cell; here one sample serves all cells of a step.
+
 The gradient of a non-sampled op's weight (``unsampled_grad``): its op is never computed, so its
 output is unknown. ``scalar`` (default) asks the supernet to add the zero weight itself to the edge's
 target node (``zero_ops="scalar"``), so the weight's gradient is the sum of the node's upstream
@@ -34,13 +41,15 @@ from methods.base import MethodEntry
 from methods.darts import Darts
 from methods.gaea import GaeaDarts
 
-#: GDAS's sampling: one op per decision row
-GDAS_SAMPLING = {"sampler": "gumbel-hard"}
+#: GDAS's sampling: one op per operation row; soft Gumbel-softmax weights on input/output rows (1Shot1 reference)
+GDAS_SAMPLING = {"sampler": "gumbel-hard", "edge_sampler": "gumbel-soft"}
 _SCHEDULE = {**GDAS_SAMPLING, "tau_max": 10.0, "tau_min": 0.1, "unsampled_grad": "scalar", "exclude_none": False}
 _CHOICES = {
     "unsampled_grad": "scalar (released code forward_gdas; AutoDL-Projects#36) | zero (forward_gdas_v1, #119: "
                       "only the sampled weight gets a gradient)",
     "tau_max, tau_min": "10 -> 0.1 linear (GDAS.sh; gaea_release egdas config)",
+    "edge_sampler": "gumbel-soft: input/output (edge) rows get soft Gumbel-softmax weights (NAS-Bench-1Shot1 GDAS "
+                    "model_search.py) | gumbel-hard: one sampled parent per node (the harness before issue 14)",
 }
 
 ENTRIES = (
