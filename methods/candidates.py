@@ -1,11 +1,12 @@
 """Methods whose epoch ends by choosing among candidate architectures with the shared weights (RS-WS, SETN).
 
 After the epoch's weight (and architecture) steps, ``candidates()`` proposes distinct architectures; each
-is scored with the shared weights on its next ``rsws_eval_batches`` batches of the arch stream (the
-search-valid half in the bilevel setting), cycling over the epoch's pass: the batches the architecture
-steps drew this epoch, then the rest of the pass. A candidate's batches are joined into one forward with
-BN in inference mode; the most accurate candidate (the first on ties) is the epoch's architecture:
-``derive()`` returns it and ``eval_weights`` runs it. The choice and its accuracy are checkpointed.
+is scored with the shared weights on its next batches of the arch stream (``rsws_eval_batches`` of them,
+SETN's ``setn_eval_batches``; the search-valid half in the bilevel setting), cycling over the epoch's pass:
+the batches the architecture steps drew this epoch, then the rest of the pass. A candidate's batches are
+joined into one forward with BN in inference mode; the most accurate candidate (the first on ties) is the
+epoch's architecture: ``derive()`` returns it and ``eval_weights`` runs it. The choice and its accuracy are
+checkpointed.
 
 ``top_k_selections`` lists the k most probable architectures under a product of per-decision distributions
 (SETN's evaluator), without enumerating the space.
@@ -86,9 +87,12 @@ def _recording(batches: Iterable[Batch], seen: list[Batch]) -> Iterator[Batch]:
 class CandidateSearch(SearchMethod):
     """An epoch of weight (and architecture) steps, then the best of ``candidates()`` by shared-weight accuracy."""
 
+    #: config keys of the number of candidates and of the batches each is scored on
+    count_keys: tuple[str, str] = ("rsws_candidates", "rsws_eval_batches")
+
     def __init__(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                  device: torch.device | str = "cpu") -> None:
-        for key in ("rsws_candidates", "rsws_eval_batches"):
+        for key in self.count_keys:
             if int(config[key]) < 1:
                 raise ConfigError(f"{key}={config[key]} must be >= 1; fix it with --set {key}=...")
         super().__init__(space, config, generator, device)
@@ -128,10 +132,10 @@ class CandidateSearch(SearchMethod):
     @torch.no_grad()
     def score(self, net: nn.Module, candidates: list[Selection], batches: Iterator[Batch]) -> tuple[float, int]:
         """(accuracy %, index) of the most accurate candidate, the first on ties. Each candidate runs once
-        on its next ``rsws_eval_batches`` batches joined into one (the reference's single 512-image
+        on its next ``count_keys[1]`` batches joined into one (the reference's single 512-image
         batch), BN in inference mode; accuracies stay on the device until the end."""
         net.eval()
-        per_candidate = int(self.config["rsws_eval_batches"])
+        per_candidate = int(self.config[self.count_keys[1]])
         accuracies = []
         for selection in candidates:
             x, y = (torch.cat(t) for t in zip(*itertools.islice(batches, per_candidate), strict=True))

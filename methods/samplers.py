@@ -32,9 +32,12 @@ API (for methods; one object per step kind):
 - ``sampler.draw(relaxation, generator, tau=1.0) -> {group: weights}``: differentiable where the sampler is.
 - ``sampler.uses_tau`` (a temperature schedule applies) and ``sampler.stochastic``.
 - ``SearchMethod`` builds two of them from its class attribute ``sampling`` and the config keys of the same
-  names (``sampler``, ``edge_sampler``, ``weight_sampler``; see ``methods.base``), and the temperature with
-  ``temperature()`` below when the architecture sampler uses one; a new stochastic method is then a
-  relaxation, an optimizer and these names.
+  names (``sampler``, ``edge_sampler``, ``weight_sampler``; see ``methods.base``): ``method.arch_sampler``
+  (``method.draw_arch_weights()``, differentiable, what the default ``arch_loss`` runs through
+  ``method.run_supernet``) and ``method.weight_sampler`` (``method.training_weights()``, detached). A sampler
+  with a temperature gets ``method.tau``, set each epoch by ``temperature()`` below from the config's
+  ``tau_max``/``tau_min`` (``check_temperatures`` validates them). A new stochastic method is then a
+  relaxation, an optimizer and these names; a new sampler is a ``Sampler`` subclass added to ``SAMPLERS``.
 """
 
 from __future__ import annotations
