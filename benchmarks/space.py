@@ -84,6 +84,15 @@ class DecisionGroup:
     def ks(self) -> tuple[int, ...]:
         return tuple(d.k for d in self.decisions)
 
+    def uniform_sample(self, generator: torch.Generator) -> tuple[tuple[int, ...], ...]:
+        """k distinct derivable options per decision, uniformly at random (one ``randperm`` per row)."""
+        rows = []
+        for r, d in enumerate(self.decisions):
+            allowed = self.derivable[r].nonzero().flatten()
+            perm = allowed[torch.randperm(len(allowed), generator=generator)[: d.k]]
+            rows.append(tuple(sorted(int(i) for i in perm)))
+        return tuple(rows)
+
 
 class SearchSpace:
     """Base of the benchmark spaces: the decision groups plus generic helpers over them."""
@@ -107,15 +116,7 @@ class SearchSpace:
 
     def uniform_selection_sample(self, generator: torch.Generator) -> dict[str, tuple[tuple[int, ...], ...]]:
         """A uniformly random valid selection (k distinct derivable options per decision)."""
-        out: dict[str, tuple[tuple[int, ...], ...]] = {}
-        for g in self.groups:
-            rows = []
-            for r, d in enumerate(g.decisions):
-                allowed = g.derivable[r].nonzero().flatten()
-                perm = allowed[torch.randperm(len(allowed), generator=generator)[: d.k]]
-                rows.append(tuple(sorted(int(i) for i in perm)))
-            out[g.name] = tuple(rows)
-        return out
+        return {g.name: g.uniform_sample(generator) for g in self.groups}
 
     def validate_selection(self, selection: Selection) -> None:
         """Raise ValueError naming the first decision whose selection is outside the space."""

@@ -1,24 +1,37 @@
-"""What every search method is: a relaxation, an architecture update rule and an epoch loop.
+"""What every search method is: a relaxation, samplers, an architecture update rule and an epoch loop.
 
 A method owns its iteration (``train_epoch``) so that second-order and scheduled methods can express
 their real loop, while the common alternating loop (``methods.loop``) is written once and reused.
-Methods see only the decisions contract: the supernet is called with the mixing weights per group.
+Methods see only the decisions contract: the supernet is called with the mixing weights per group,
+which a sampler (``methods.samplers``) draws from the relaxation for each step: dense for the DARTS
+family, Gumbel, ReinMax, Dirichlet or uniform single paths for the stochastic methods. A method names its
+samplers in its class attribute ``sampling`` or its config (keys ``sampler``, ``edge_sampler``,
+``weight_sampler``); a sampler with a temperature gets it from the config's ``tau_max``/``tau_min`` schedule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.space import SearchSpace
+from methods.entropy import mean_entropy
+from methods.loop import weights_first
+from methods.options import choice
 from methods.relaxations import Relaxation
+from methods.samplers import RoleSampler, check_temperatures, temperature
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+#: ``unsampled_grad`` option -> the supernet's ``zero_ops`` mode: how a one-hot sample's zero weights get a gradient
+UNSAMPLED_GRAD = {"scalar": "scalar", "zero": "skip"}
+#: config keys that name a method's samplers (they override the class attribute ``sampling``)
+SAMPLING_KEYS = ("sampler", "edge_sampler", "weight_sampler")
 
 
 @dataclass
@@ -57,15 +70,30 @@ class SearchMethod:
     #: False for black-box searches that query the benchmark alone (``methods.blackbox``): the runner then
     #: builds no supernet and loads no images
     needs_supernet: bool = True
+    #: sampler names (``methods.samplers``) unless the config names them: ``sampler`` for the architecture step's
+    #: rows of role ops, ``edge_sampler`` for rows of role edges (None: as ``sampler``), ``weight_sampler`` for the
+    #: weight step (None: a fresh draw of the architecture step's samplers, without gradient)
+    sampling: ClassVar[Mapping[str, str | None]] = {"sampler": "dense", "edge_sampler": None, "weight_sampler": None}
 
     def __init__(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                  device: torch.device | str = "cpu") -> None:
         self.space = space
         self.config = dict(config)
-        self.generator = generator  # CPU generator: initial values do not depend on the device
+        self.generator = generator  # CPU generator: initial values and samples do not depend on the device
         self.relaxation = self.build_relaxation().to(device)
         self.arch_optimizer = self.build_arch_optimizer()
         self.arch_steps_total = 0
+        names = {**self.sampling, **{k: self.config[k] for k in SAMPLING_KEYS if k in self.config}}
+        self.arch_sampler = RoleSampler.named(names["sampler"], names["edge_sampler"])
+        self.weight_sampler = (self.arch_sampler if names["weight_sampler"] is None
+                               else RoleSampler.named(names["weight_sampler"], key="weight_sampler"))
+        self.zero_ops = (UNSAMPLED_GRAD[choice(self.config, "unsampled_grad", tuple(UNSAMPLED_GRAD))]
+                         if "unsampled_grad" in self.config else "skip")
+        weights_first(self.config)  # a bad step_order fails here, before the run is stored
+        self.tau = 1.0
+        if self.uses_tau:
+            check_temperatures(self.config, (self.arch_sampler, self.weight_sampler))
+            self.tau = self.temperature(1)
 
     # -- what a subclass defines ------------------------------------------------------------------
     def build_relaxation(self) -> Relaxation:
@@ -75,10 +103,36 @@ class SearchMethod:
         """None for methods without learned architecture parameters (RS-WS)."""
         raise NotImplementedError
 
+    # -- sampling --------------------------------------------------------------------------------------
+    @property
+    def uses_tau(self) -> bool:
+        """Whether a sampler of this method has a temperature (then scheduled by ``temperature``)."""
+        return self.arch_sampler.uses_tau or self.weight_sampler.uses_tau
+
+    def temperature(self, epoch: int) -> float:
+        """tau during 1-based ``epoch``: linear from ``tau_max`` to ``tau_min`` after the warm-up (GDAS's schedule)."""
+        c = self.config
+        return temperature(epoch, int(c["epochs"]), float(c["tau_max"]), float(c["tau_min"]),
+                           int(c.get("warmup_epochs", 0)))
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Per-epoch schedules; an overriding ``train_epoch`` calls it first."""
+        if self.uses_tau:
+            self.tau = self.temperature(epoch)
+
+    def draw_arch_weights(self) -> dict[str, torch.Tensor]:
+        """This architecture step's mixing weights, differentiable in the architecture parameters."""
+        return self.arch_sampler.draw(self.relaxation, self.generator, self.tau)
+
+    def run_supernet(self, net: nn.Module, x: torch.Tensor, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The supernet's forward, asking it for zero-weight scalars when ``unsampled_grad`` is ``scalar``."""
+        return net(x, weights) if self.zero_ops == "skip" else net(x, weights, zero_ops=self.zero_ops)
+
     # -- the iteration -----------------------------------------------------------------------------
     def train_epoch(self, ctx: EpochContext) -> EpochStats:
         from methods.loop import alternating_epoch
 
+        self.begin_epoch(ctx.epoch)
         return alternating_epoch(self, ctx)
 
     def updates_architecture(self, epoch: int) -> bool:
@@ -87,7 +141,7 @@ class SearchMethod:
 
     def arch_loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(net(x, self.relaxation.mixing_weights()), y)
+        return F.cross_entropy(self.run_supernet(net, x, self.draw_arch_weights()), y)
 
     def arch_step(self, ctx: EpochContext, arch_batch: Batch, weight_batch: Batch) -> None:
         """First-order step: the gradient of the loss on ``arch_batch`` w.r.t. the architecture only."""
@@ -98,8 +152,11 @@ class SearchMethod:
         self.arch_steps_total += 1
 
     def training_weights(self) -> dict[str, torch.Tensor]:
-        """Mixing weights for the weight step (constants there: no architecture gradient)."""
-        return {k: v.detach() for k, v in self.relaxation.mixing_weights().items()}
+        """Mixing weights for the weight step, a fresh draw of the weight sampler (constants there: no
+        architecture gradient)."""
+        with torch.no_grad():
+            return {k: v.detach() for k, v in self.weight_sampler.draw(self.relaxation, self.generator,
+                                                                        self.tau).items()}
 
     def step_weights(self, ctx: EpochContext, weight_batch: Batch) -> dict[str, torch.Tensor]:
         """Mixing weights of one weight step of the alternating loop: ``training_weights`` unless the method
@@ -110,8 +167,12 @@ class SearchMethod:
         """Called by the alternating loop after each weight step, gradients still in place (OLES reads them)."""
 
     def eval_weights(self) -> dict[str, torch.Tensor]:
-        """Mixing weights for evaluating the supernet as a continuous relaxation."""
-        return self.training_weights()
+        """Mixing weights for evaluating the supernet as a continuous relaxation: the weight step's, or, where
+        those are random draws, the relaxation's own deterministic weights (softmax(alpha), theta, a mean)."""
+        if not self.weight_sampler.stochastic:
+            return self.training_weights()
+        with torch.no_grad():
+            return {k: v.detach() for k, v in self.relaxation.mixing_weights().items()}
 
     # -- what the runner reads ---------------------------------------------------------------------
     def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
@@ -130,7 +191,17 @@ class SearchMethod:
         fields = {"arch_steps_total": float(self.arch_steps_total)}
         if self.arch_optimizer is not None:
             fields["lr_arch"] = float(self.arch_optimizer.param_groups[0]["lr"])
+        if self.arch_sampler.uses_tau:
+            fields.update(self.tau_fields())
         return fields
+
+    def tau_fields(self) -> dict[str, float]:
+        """tau and H_ops_tau, the mean entropy of softmax(logits / tau) over the op rows (spec 6.3.2)."""
+        with torch.no_grad():
+            logits = self.relaxation.logits()
+            rows = [torch.softmax(logits[g.name] / self.tau, dim=-1).cpu() for g in self.space.groups
+                    if g.role == "ops"]
+        return {"tau": self.tau, "H_ops_tau": mean_entropy(torch.cat(rows))}
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -2,15 +2,19 @@
 
 theta is directly the mixing weight (no softmax) and follows exponentiated gradient, the mirror step
 of the entropic geometry, which drives rows towards sparse (low-entropy) distributions. Every GAEA
-variant takes its architecture step through ``methods.eg.ExponentiatedGradient``.
+variant takes its architecture step through ``methods.eg.ExponentiatedGradient``. A config with
+``arch_weight_decay`` > 0 adds the released GAEA architects' entropic regularizer, that times the KL
+divergence of each op row from uniform, to the architecture loss (GAEA GDAS's released config; the paper
+uses none).
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from methods.base import MethodEntry, SearchMethod
-from methods.eg import ExponentiatedGradient
+from methods.base import Batch, MethodEntry, SearchMethod
+from methods.eg import ExponentiatedGradient, kl_to_uniform
 from methods.relaxations import Relaxation, Simplex
 
 
@@ -24,6 +28,15 @@ class GaeaDarts(SearchMethod):
         return ExponentiatedGradient(
             self.relaxation.parameters(), lr=float(self.config["arch_lr"]), floor=float(self.config["eg_floor"])
         )
+
+    def arch_loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:
+        loss = super().arch_loss(net, batch)
+        decay = float(self.config.get("arch_weight_decay", 0.0))
+        if decay:
+            r = self.relaxation
+            loss = loss + decay * sum(kl_to_uniform(r.params[g.name], r.mask(g.name)) for g in self.space.groups
+                                      if g.role == "ops")
+        return loss
 
 
 ENTRIES = (

@@ -1,11 +1,19 @@
 """GDAS (Dong & Yang 2019) and GAEA GDAS (Li et al. 2021): single-path search by hard Gumbel-max sampling.
 
-Every forward draws one op per decision row, h = onehot(argmax p) - sg(p) + p with
-p = softmax((logits + g) / tau) (``methods.gumbel``); the supernet computes only the sampled op in the
-forward and backward pass. The weight step uses a fresh sample (detached), the architecture step
-another one whose straight-through gradient reaches the architecture parameters. tau decays linearly
-from ``tau_max`` to ``tau_min`` over the epochs after the warm-up (spec 1.4, GAEA GDAS sampling [C];
-AutoDL-Projects GDAS.py ``set_tau``).
+Both are entries, not classes: DARTS's relaxation and Adam (``methods.darts.Darts``) or GAEA's simplex
+and EG step (``methods.gaea.GaeaDarts``) with the ``gumbel-hard`` sampler (``methods.samplers``). Every
+forward draws one op per operation row, h = onehot(argmax p) - sg(p) + p with p = softmax((logits + g) / tau)
+(``methods.gumbel``); the supernet computes only the sampled op in the forward and backward pass. The
+weight step uses a fresh sample (detached), the architecture step another one whose straight-through
+gradient reaches the architecture parameters. tau decays linearly from ``tau_max`` to ``tau_min`` over the
+epochs after the warm-up (spec 1.4, GAEA GDAS sampling [C]; AutoDL-Projects GDAS.py ``set_tau``).
+
+Rows of role ``edges`` (which inputs feed a node: NAS-Bench-1Shot1's input/output weights, the DARTS
+space's node inputs; NB201 has none) use the soft Gumbel-softmax p itself (``edge_sampler=gumbel-soft``), as
+the NAS-Bench-1Shot1 GDAS reference does (optimizers/gdas/model_search.py: hard only for the mixed ops,
+"Don't use hard for the rest, because it very quickly gave exploding gradients"), so every input keeps a
+weight; ``edge_sampler=gumbel-hard`` gives every node exactly one sampled parent (the harness before this
+option). The reference draws a fresh sample for every cell; here one sample serves all cells of a step.
 
 The gradient of a non-sampled op's weight (``unsampled_grad``): its op is never computed, so its
 output is unknown. ``scalar`` (default) asks the supernet to add the zero weight itself to the edge's
@@ -29,116 +37,25 @@ theta: deterministic, unlike a sampled path; the discrete metric uses the argmax
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from benchmarks.space import SearchSpace
-from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
+from methods.base import MethodEntry
 from methods.darts import Darts
-from methods.eg import kl_to_uniform
-from methods.entropy import mean_entropy
 from methods.gaea import GaeaDarts
-from methods.gumbel import sample_straight_through
-from methods.loop import weights_first
-from nasbench_errors import ConfigError
 
-#: ``unsampled_grad`` option -> the supernet's ``zero_ops`` mode
-UNSAMPLED_GRAD = {"scalar": "scalar", "zero": "skip"}
-
-
-def temperature(epoch: int, epochs: int, tau_max: float, tau_min: float, warmup: int = 0) -> float:
-    """tau during 1-based ``epoch``: tau_max - (tau_max - tau_min) * max(epoch - 1 - warmup, 0) / (epochs - 1).
-
-    The released codes' formula with their 0-based epoch; it reaches tau_min in the last epoch only when
-    there is no warm-up (with the released GAEA GDAS warm-up of 50 of 150 epochs it ends at 3.42).
-    """
-    frac = max(epoch - 1 - warmup, 0) / max(epochs - 1, 1)
-    return (1 - frac) * tau_max + frac * tau_min  # the same line, written to hit both endpoints exactly
-
-
-class GumbelSinglePath(SearchMethod):
-    """The GDAS sampler on top of any relaxation that gives ``logits()``; subclasses pick the parameterization."""
-
-    def __init__(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
-                 device: torch.device | str = "cpu") -> None:
-        super().__init__(space, config, generator, device)
-        mode = self.config["unsampled_grad"]
-        if mode not in UNSAMPLED_GRAD:
-            raise ConfigError(f"unsampled_grad={mode!r} is not one of {', '.join(UNSAMPLED_GRAD)}; "
-                              "set --set unsampled_grad=scalar or zero")
-        self.zero_ops = UNSAMPLED_GRAD[mode]
-        weights_first(self.config)  # a bad step_order fails here, before the run is stored
-        if not 0 < float(self.config["tau_min"]) <= float(self.config["tau_max"]):
-            raise ConfigError(f"tau_min={self.config['tau_min']} and tau_max={self.config['tau_max']} need "
-                              "0 < tau_min <= tau_max; set them with --set tau_min=... tau_max=...")
-        self.tau = self.temperature(1)
-
-    def temperature(self, epoch: int) -> float:
-        c = self.config
-        return temperature(epoch, int(c["epochs"]), float(c["tau_max"]), float(c["tau_min"]),
-                           int(c.get("warmup_epochs", 0)))
-
-    def train_epoch(self, ctx: EpochContext) -> EpochStats:
-        self.tau = self.temperature(ctx.epoch)
-        return super().train_epoch(ctx)
-
-    def sample(self) -> dict[str, torch.Tensor]:
-        """A straight-through hard sample per group, noise from ``self.generator``."""
-        return {name: sample_straight_through(logits, self.tau, self.generator)
-                for name, logits in self.relaxation.logits().items()}
-
-    def arch_loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        x, y = batch
-        return F.cross_entropy(net(x, self.sample(), zero_ops=self.zero_ops), y)
-
-    def training_weights(self) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            return {k: v.detach() for k, v in self.sample().items()}
-
-    def eval_weights(self) -> dict[str, torch.Tensor]:
-        return self.relaxation.probabilities()
-
-    def epoch_fields(self) -> dict[str, float]:
-        """Adds tau and H_ops_tau, the mean entropy of softmax(logits / tau) over the op rows (spec 6.3.2)."""
-        with torch.no_grad():
-            logits = self.relaxation.logits()
-            rows = [torch.softmax(logits[g.name] / self.tau, dim=-1).cpu() for g in self.space.groups
-                    if g.role == "ops"]
-        return {**super().epoch_fields(), "tau": self.tau, "H_ops_tau": mean_entropy(torch.cat(rows))}
-
-
-class Gdas(GumbelSinglePath, Darts):
-    """GDAS: softmax logits alpha (DARTS's relaxation and Adam), sampled single paths."""
-
-
-class GaeaGdas(GumbelSinglePath, GaeaDarts):
-    """GAEA GDAS: theta on the simplex (GAEA's relaxation and EG step), logits = log theta in the sampler."""
-
-    def arch_loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        loss = super().arch_loss(net, batch)
-        decay = float(self.config["arch_weight_decay"])
-        if decay:
-            r = self.relaxation
-            loss = loss + decay * sum(kl_to_uniform(r.params[g.name], r.mask(g.name)) for g in self.space.groups
-                                      if g.role == "ops")
-        return loss
-
-
-_SCHEDULE = {"tau_max": 10.0, "tau_min": 0.1, "unsampled_grad": "scalar", "exclude_none": False}
+#: GDAS's sampling: one op per operation row; soft Gumbel-softmax weights on input/output rows (1Shot1 reference)
+GDAS_SAMPLING = {"sampler": "gumbel-hard", "edge_sampler": "gumbel-soft"}
+_SCHEDULE = {**GDAS_SAMPLING, "tau_max": 10.0, "tau_min": 0.1, "unsampled_grad": "scalar", "exclude_none": False}
 _CHOICES = {
     "unsampled_grad": "scalar (released code forward_gdas; AutoDL-Projects#36) | zero (forward_gdas_v1, #119: "
                       "only the sampled weight gets a gradient)",
     "tau_max, tau_min": "10 -> 0.1 linear (GDAS.sh; gaea_release egdas config)",
+    "edge_sampler": "gumbel-soft: input/output (edge) rows get soft Gumbel-softmax weights (NAS-Bench-1Shot1 GDAS "
+                    "model_search.py) | gumbel-hard: one sampled parent per node (the harness before issue 14)",
 }
 
 ENTRIES = (
     MethodEntry(
         name="gdas",
-        cls=Gdas,
+        cls=Darts,
         families=("gdas",),
         title="GDAS",
         paper="Dong, Yang. Searching for A Robust Neural Architecture in Four GPU Hours. CVPR 2019",
@@ -158,7 +75,7 @@ ENTRIES = (
     ),
     MethodEntry(
         name="gaea-gdas",
-        cls=GaeaGdas,
+        cls=GaeaDarts,
         families=("gaea", "gdas"),
         title="GAEA GDAS",
         paper="Li, Khodak, Balcan, Talwalkar. Geometry-Aware Gradient Algorithms for NAS. ICLR 2021",

@@ -107,14 +107,19 @@ class EpochMeter:
         """The weight step with its bookkeeping; returns the pre-clipping gradient norm (device tensor)."""
         with self.timed("weights"):
             loss, n_correct, norm = weight_step_with_norm(self.ctx, weights, batch, optimizer)
-        n = batch[1].shape[0]
+        self.count(loss, n_correct, batch[1].shape[0])
+        return norm
+
+    def count(self, loss: torch.Tensor, n_correct: torch.Tensor, n: int, arch_step: bool = False) -> None:
+        """Books one training step of ``n`` examples (a joint step that also stepped the architecture counts
+        as an architecture step too)."""
         self.loss_sum += loss * n
         self.correct += n_correct
         self.seen += n
         self.steps += 1
+        self.arch_steps += int(arch_step)
         if self.ctx.on_step is not None:
             self.ctx.on_step()
-        return norm
 
     def stats(self) -> EpochStats:
         from methods.base import EpochStats

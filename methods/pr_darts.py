@@ -35,8 +35,8 @@ from torch import nn
 from benchmarks.space import DecisionGroup, SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
 from methods.gates import HardConcreteGates, bernoulli_entropy
-from methods.gdas import temperature
 from methods.options import positive
+from methods.samplers import check_temperatures
 from nasbench_errors import ConfigError
 
 
@@ -71,9 +71,7 @@ class PrDarts(SearchMethod):
 
     def __init__(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                  device: torch.device | str = "cpu") -> None:
-        if not 0 < float(config["tau_min"]) <= float(config["tau_max"]):
-            raise ConfigError(f"tau_min={config['tau_min']} and tau_max={config['tau_max']} need "
-                              "0 < tau_min <= tau_max; set them with --set tau_min=... tau_max=...")
+        check_temperatures(config)
         if int(config["pr_sample_ops"]) < 1:
             raise ConfigError(f"pr_sample_ops={config['pr_sample_ops']} must be >= 1; set --set pr_sample_ops=2")
         self.lambdas = tuple(positive(config, k, allow_zero=True) for k in ("pr_lambda_skip", "pr_lambda_nonskip",
@@ -92,11 +90,6 @@ class PrDarts(SearchMethod):
         if h < 2:
             raise ConfigError(f"pr_nodes={h} must be >= 2; set --set pr_nodes=H (the cell's node count)")
         return h
-
-    def temperature(self, epoch: int) -> float:
-        c = self.config
-        return temperature(epoch, int(c["epochs"]), float(c["tau_max"]), float(c["tau_min"]),
-                           int(c["warmup_epochs"]))
 
     def build_relaxation(self) -> HardConcreteGates:
         return HardConcreteGates(self.space, self.generator, float(self.config["arch_init_scale"]),

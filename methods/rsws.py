@@ -1,12 +1,13 @@
 """RS-WS / RSPS: random search with weight sharing (Li & Talwalkar 2019; spec 1.1 and 6.1 row 10).
 
-The weights follow SGD on single paths drawn uniformly, one architecture per minibatch, from the
-method's own generator (checkpointed, so a resumed run draws the same paths). Nothing about the
-architecture is learned: the distribution stays uniform (entropy ln |O| per decision, by design).
+The weights follow SGD on single paths drawn uniformly (the ``uniform-path`` sampler), one architecture per
+minibatch, from the method's own generator (checkpointed, so a resumed run draws the same paths). Nothing
+about the architecture is learned: the distribution stays uniform (entropy ln |O| per decision, by design).
 After every epoch ``rsws_candidates`` distinct architectures drawn uniformly are scored with the shared
-weights on ``rsws_eval_batches`` batches each of the arch stream (the search-valid half in the bilevel
-setting; each candidate gets the next batches, cycling over the epoch's pass, joined into one forward,
-BN in inference mode), and the most accurate one (the first on ties) is the epoch's architecture.
+weights on ``rsws_eval_batches`` batches each of the arch stream (``methods.candidates``: the search-valid
+half in the bilevel setting; each candidate gets the next batches, cycling over the epoch's pass, joined
+into one forward, BN in inference mode), and the most accurate one (the first on ties) is the epoch's
+architecture.
 
 Defaults follow the NAS-Bench-201 reference code, AutoDL-Projects exps/NATS-algos/search-cell.py
 (``--algo random``): 100 candidates (``eval_candidate_num``), each on one valid batch of 512 images
@@ -18,21 +19,14 @@ implemented. The NB201 paper's RSPS row ran 250 epochs (configs/nas-benchmark/al
 
 from __future__ import annotations
 
-import itertools
-import math
-import time
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
-from typing import Any
-
 import torch
-from torch import nn
 
-from benchmarks.space import SearchSpace, Selection, one_hot_weights
-from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
-from methods.loop import alternating_epoch
+from benchmarks.space import Selection
+from methods.base import MethodEntry
+from methods.candidates import CandidateSearch, selection_key, space_size
 from methods.relaxations import Relaxation
-from nasbench_errors import ConfigError
+
+__all__ = ["RandomSearchWS", "Uniform", "space_size"]
 
 
 class Uniform(Relaxation):
@@ -46,28 +40,11 @@ class Uniform(Relaxation):
         return out
 
 
-def space_size(space: SearchSpace) -> int:
-    """Number of valid selections: the product over decisions of C(#options, k)."""
-    return math.prod(math.comb(len(d.options), d.k) for g in space.groups for d in g.decisions)
+class RandomSearchWS(CandidateSearch):
+    """Uniform single-path weight training (the ``uniform-path`` sampler); the epoch's architecture is the best
+    of ``rsws_candidates`` uniform draws."""
 
-
-def _key(selection: Selection) -> tuple:
-    return tuple(sorted(selection.items()))
-
-
-class RandomSearchWS(SearchMethod):
-    """Uniform single-path weight training; the epoch's architecture is the best sampled candidate."""
-
-    def __init__(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
-                 device: torch.device | str = "cpu") -> None:
-        for key in ("rsws_candidates", "rsws_eval_batches"):
-            if int(config[key]) < 1:
-                raise ConfigError(f"{key}={config[key]} must be >= 1; fix it with --set {key}=...")
-        super().__init__(space, config, generator, device)
-        self.device = torch.device(device)
-        # the architecture of epoch 0: one uniform draw (the reference code starts from a random genotype)
-        self.best: Selection = space.uniform_selection_sample(generator)
-        self.best_accuracy = float("nan")
+    sampling = {"sampler": "dense", "edge_sampler": None, "weight_sampler": "uniform-path"}
 
     def build_relaxation(self) -> Relaxation:
         return Uniform(self.space)
@@ -78,16 +55,9 @@ class RandomSearchWS(SearchMethod):
     def updates_architecture(self, epoch: int) -> bool:
         return False
 
-    def one_hot(self, selection: Selection) -> dict[str, torch.Tensor]:
-        return {g.name: one_hot_weights(g, selection[g.name]).to(self.device) for g in self.space.groups}
-
-    def training_weights(self) -> dict[str, torch.Tensor]:
-        """A fresh uniformly drawn single path for every weight step."""
-        return self.one_hot(self.space.uniform_selection_sample(self.generator))
-
-    def eval_weights(self) -> dict[str, torch.Tensor]:
-        """The current architecture: a uniform mixture was never trained, so it is not a meaningful metric."""
-        return self.one_hot(self.best)
+    def initial_architecture(self) -> Selection:
+        """One uniform draw (the reference code starts from a random genotype)."""
+        return self.space.uniform_selection_sample(self.generator)
 
     def candidates(self) -> list[Selection]:
         """``rsws_candidates`` distinct uniform draws (all architectures when the space is smaller)."""
@@ -95,50 +65,8 @@ class RandomSearchWS(SearchMethod):
         seen: dict[tuple, Selection] = {}
         while len(seen) < wanted:
             selection = self.space.uniform_selection_sample(self.generator)
-            seen.setdefault(_key(selection), selection)
+            seen.setdefault(selection_key(selection), selection)
         return list(seen.values())
-
-    def train_epoch(self, ctx: EpochContext) -> EpochStats:
-        # the weight steps leave the arch stream untouched: it is what the candidates are scored on
-        stats = alternating_epoch(self, replace(ctx, arch_batches=itertools.repeat(None)))
-        t0 = time.perf_counter()
-        candidates = self.candidates()
-        accuracy, index = self.score(ctx.net, candidates, itertools.cycle(ctx.arch_batches))
-        self.best, self.best_accuracy = candidates[index], accuracy
-        stats.seconds_arch = time.perf_counter() - t0
-        stats.extra.update({"candidates": float(len(candidates)), "candidate_best_acc": accuracy})
-        return stats
-
-    @torch.no_grad()
-    def score(self, net: nn.Module, candidates: list[Selection], batches: Iterator[Batch]) -> tuple[float, int]:
-        """(accuracy %, index) of the most accurate candidate, the first on ties. Each candidate runs once
-        on its next ``rsws_eval_batches`` batches joined into one (the reference's single 512-image
-        batch), BN in inference mode; accuracies stay on the device until the end."""
-        net.eval()
-        per_candidate = int(self.config["rsws_eval_batches"])
-        accuracies = []
-        for selection in candidates:
-            x, y = (torch.cat(t) for t in zip(*itertools.islice(batches, per_candidate), strict=True))
-            accuracies.append((net(x, self.one_hot(selection)).argmax(dim=1) == y).double().mean())
-        net.train()
-        acc = torch.stack(accuracies)
-        index = int(torch.nonzero(acc == acc.max())[0, 0])
-        return 100.0 * float(acc[index]), index
-
-    def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
-        return dict(self.best)
-
-    def tied_decisions(self) -> int:
-        """None: the architecture is an explicit draw (at epoch 0 the reference's random start), not a ranking."""
-        return 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "best": dict(self.best), "best_accuracy": self.best_accuracy}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.best = dict(state["best"])
-        self.best_accuracy = float(state["best_accuracy"])
 
 
 ENTRIES = (

@@ -21,8 +21,11 @@ from results.store import Store
 from tests.conftest import SHARED_DATA, shared_file
 
 TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "eval_limit": 64, "epochs": 2}
-#: per-method settings that only shorten a smoke run (SDARTS-ADV's attack costs a forward and backward per step)
-SHORTER: dict[str, dict[str, Any]] = {"sdarts-adv": {"pgd_steps": 1}}
+#: per-method settings that only shorten a smoke run: the candidate-selection methods score 100 candidates per
+#: epoch by default (selection with their default counts is tested in tests/test_rsws.py and tests/test_setn.py);
+#: SDARTS-ADV's attack costs a forward and backward per PGD step
+FAST: dict[str, dict[str, Any]] = {"rs-ws": {"rsws_candidates": 4}, "setn": {"setn_candidates": 4},
+                                   "sdarts-adv": {"pgd_steps": 1}}
 #: what the black-box baselines search on: the 12-epoch accuracies and the training seconds per epoch
 BLACKBOX_TABLES = ("nb201-hp12-mean-accuracies.csv", "nb201-cifar10-costs.csv")
 

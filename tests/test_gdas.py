@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import benchmarks.registry
 import methods.eg
 import methods.gumbel
 from benchmarks.nb201 import BENCHMARK
@@ -14,10 +15,10 @@ from benchmarks.nb201.supernet import SearchCell
 from harness.specs import resolve_config
 from methods.base import EpochContext
 from methods.eg import ExponentiatedGradient, eg_update, kl_to_uniform
-from methods.gdas import temperature
 from methods.gumbel import sample_straight_through, straight_through
 from methods.loop import alternating_epoch
 from methods.registry import get
+from methods.samplers import temperature
 from nasbench_errors import ConfigError, RunFailed
 from tests.op_spy import record_computed_ops
 from tests.smoke import run_tiny
@@ -217,14 +218,14 @@ def test_step_order(method, order, monkeypatch):
 
 def test_samples_come_from_the_method_generator_and_resume_from_its_checkpoint():
     m, _ = _make("gdas", seed=3)
-    m.sample()
+    m.draw_arch_weights()
     state = m.state_dict()
     torch.manual_seed(123)  # the global RNG plays no part
-    after = [m.sample()["ops"] for _ in range(3)]
+    after = [m.draw_arch_weights()["ops"] for _ in range(3)]
     resumed, _ = _make("gdas", seed=99)
     resumed.load_state_dict(state)
     torch.manual_seed(7)
-    again = [resumed.sample()["ops"] for _ in range(3)]
+    again = [resumed.draw_arch_weights()["ops"] for _ in range(3)]
     assert all(torch.equal(a, b) for a, b in zip(after, again, strict=True))
 
 
@@ -236,3 +237,49 @@ def test_gdas_tiny_run_logs_tau_and_its_entropy(tmp_path):
     assert extra[2]["arch_steps_total"] == 2 * epochs.iloc[-1]["arch_steps"] > 0
     # at tau = 0.1 softmax(alpha / tau) is sharper than softmax(alpha): lower entropy
     assert extra[2]["H_ops_tau"] < epochs.iloc[-1]["entropy_ops"] <= math.log(5)
+
+
+# -- operation rows hard, edge rows soft (issue 14 item 3) --------------------------------------------
+
+def _on(benchmark, method, **overrides):
+    cfg = resolve_config(method, benchmark, "quick", overrides)
+    space = benchmarks.registry.get(benchmark).make_space(cfg)
+    return get(method).create(space, cfg, torch.Generator().manual_seed(0)), space
+
+
+@pytest.mark.parametrize("benchmark", ["nb1shot1", "nb301"])
+@pytest.mark.parametrize("method", ["gdas", "gaea-gdas"])
+def test_op_rows_draw_one_op_and_edge_rows_get_soft_gumbel_weights(benchmark, method, monkeypatch):
+    # as the NAS-Bench-1Shot1 GDAS reference: hard one-hot sampling for the operation rows only, the soft
+    # Gumbel-softmax for the input/output rows, so no node is left with a single sampled parent
+    m, space = _on(benchmark, method)
+    monkeypatch.setattr(methods.gumbel, "gumbel_noise", lambda shape, gen: torch.zeros(shape))
+    assert m.tau == 10.0
+    logits = m.relaxation.logits()
+    for weights in (m.draw_arch_weights(), m.training_weights()):
+        edge_groups = [g for g in space.groups if g.role == "edges"]
+        assert edge_groups
+        for g in space.groups:
+            w = weights[g.name]
+            if g.role == "ops":
+                assert ((w != 0).sum(dim=1) == 1).all()
+                assert torch.equal(w.detach().max(dim=1).values, torch.ones(g.rows))
+                continue
+            assert torch.equal(w[~g.mask], torch.zeros(int((~g.mask).sum())))
+            assert (w[g.mask] > 0).all()
+            # no noise: softmax(logits / tau); GAEA GDAS starts uniform, so every input weighs 1 / #inputs
+            assert torch.allclose(w, torch.softmax(logits[g.name] / 10.0, dim=-1), atol=1e-7)
+            if method == "gaea-gdas":
+                assert torch.allclose(w, g.mask / g.mask.sum(dim=1, keepdim=True), atol=1e-7)
+    weights = m.draw_arch_weights()
+    sum(weights[g.name].sum(dim=1).pow(2).sum() + weights[g.name][:, 0].sum() for g in edge_groups).backward()
+    for g in edge_groups:  # the soft path gives every real input option a gradient
+        assert (m.relaxation.params[g.name].grad[g.mask] != 0).all()
+
+
+def test_edge_sampler_gumbel_hard_samples_one_parent_per_node():
+    m, space = _on("nb1shot1", "gdas", edge_sampler="gumbel-hard")
+    w = m.training_weights()["edges"]
+    assert ((w != 0).sum(dim=1) == 1).all()
+    with pytest.raises(ConfigError, match="edge_sampler='gumbel' is not a sampler"):
+        _on("nb1shot1", "gdas", edge_sampler="gumbel")

@@ -16,7 +16,7 @@ from harness.cli import main
 from methods.registry import registry
 from nasbench_errors import OracleError
 from tests.nb101_fixtures import space_records
-from tests.smoke import SHORTER, run_tiny
+from tests.smoke import FAST, run_tiny
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +133,6 @@ def test_bad_queries(fixture_oracle):
     with pytest.raises(OracleError, match="CIFAR-10 ground truth only"):
         oracle.search_metrics("cifar100")
     assert oracle.search_metrics("cifar10") == (("cifar10", "test"), ("cifar10", "valid"))
-
-
-#: per-method settings that only shorten the smoke run (RS-WS scores 100 candidates per epoch by default)
-FAST = {"rs-ws": {"rsws_candidates": 4}, **SHORTER}
 
 
 @pytest.mark.parametrize("method", [name for name, entry in registry().items()

@@ -15,7 +15,7 @@ from methods.registry import registry
 from nasbench_errors import ConfigError
 from results.store import Store
 from tests.conftest import SHARED_DATA, shared_file
-from tests.smoke import SHORTER, run_tiny
+from tests.smoke import FAST, run_tiny
 
 TINY = {"C": 4, "N": 1, "epochs": 1, "train_limit": 32, "batch_size": 16, "eval_limit": 16}
 SUPERNET_METHODS = [name for name, entry in registry().items() if entry.needs_supernet]
@@ -32,7 +32,7 @@ def oracle_dir(tmp_path_factory):
 @pytest.mark.parametrize("method", SUPERNET_METHODS)
 def test_method_runs_on_nb301(method, oracle_dir, tmp_path):
     outcome, epochs = run_tiny(method, tmp_path, benchmark="nb301", oracle_dir=oracle_dir,
-                               **TINY, **SHORTER.get(method, {}))
+                               **{**TINY, **FAST.get(method, {})})
     assert outcome.status == "finished", outcome.error
     assert epochs["epoch"].tolist() == [0, 1]
     last = epochs.iloc[-1]

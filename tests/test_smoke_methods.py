@@ -8,12 +8,12 @@ import pytest
 
 from methods.registry import registry
 from nasbench_errors import ConfigError
-from tests.smoke import SHORTER, run_tiny
+from tests.smoke import FAST, run_tiny
 
 
 @pytest.mark.parametrize("method", list(registry()))
 def test_method_runs_end_to_end(method, tmp_path):
-    outcome, epochs = run_tiny(method, tmp_path, **SHORTER.get(method, {}))
+    outcome, epochs = run_tiny(method, tmp_path, **FAST.get(method, {}))
     assert outcome.status == "finished", outcome.error
     assert epochs["epoch"].tolist() == [0, 1, 2]
     last = epochs.iloc[-1]
