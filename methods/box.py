@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.space import SearchSpace, topk_selection
+from benchmarks.space import SearchSpace
 from methods.relaxations import Relaxation
 
 
@@ -66,7 +66,7 @@ class Box(Relaxation):
                  binarize: bool) -> None:
         super().__init__(space)
         self.binarize = binarize
-        for g in space.groups:
+        for g in self.groups:
             a = (init + noise * torch.randn(g.rows, g.width, generator=generator)).clamp(0.0, 1.0)
             self.params[g.name] = torch.nn.Parameter(a * g.mask)
             self.register_buffer(f"ks_{g.name}", torch.tensor(g.ks), persistent=False)
@@ -104,6 +104,6 @@ class Box(Relaxation):
             out[n] = torch.where(total > 0, clipped / total.clamp_min(1e-30), uniform)
         return out
 
-    def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
-        """The support of prox_C(A): top-k of A, ties to the lower index."""
-        return {g.name: topk_selection(g, self.params[g.name]) for g in self.space.groups}
+    def derivation_scores(self) -> dict[str, torch.Tensor]:
+        """A itself: the support of prox_C(A) is its top-k (ties to the lower index)."""
+        return {n: a.detach() for n, a in self.params.items()}

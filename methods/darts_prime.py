@@ -11,10 +11,11 @@ architecture step follows, on a freshly drawn search-valid batch:
   written; the paper's "ratio r" is the off-by-one the spec flags).
 - constant: an architecture step after every ``arch_every``-th weight step (1: DARTS's 1:1; 10: +CS10).
 
-Regularizers on the architecture objective, with Pi_S the projection onto the discrete set: the top-k
-options of every decision set to 1 (NB201: one-hot argmax per edge; generically the decision groups' k),
-i.e. the architecture ``derive`` returns (P1: "projection ... equivalent to deriving a discretized
-architecture"). Pi_S is a constant (stop-gradient) target.
+Regularizers on the architecture objective, with Pi_S the projection onto the discrete set: the
+architecture ``derive`` returns, as weights (P1: "projection ... equivalent to deriving a discretized
+architecture"): 1 on the kept options of every decision (NB201: one-hot argmax per edge), and in the DARTS
+cell 1 on the top-2 (source, op) pairs from distinct sources per node and 0 on the other edges' every op.
+Pi_S is a constant (stop-gradient) target.
 
 - PR (spec 2.3): L_val + (c rho_p / 2) ||x - Pi_S(x)||_2 over all decisions, c rising linearly from 0 to 1
   over the search; x = softmax(alpha) ([H]) or the raw logits.
@@ -39,7 +40,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.space import SearchSpace, one_hot_weights, topk_selection
+from benchmarks.space import SearchSpace, derive_selection, one_hot_weights, used_rows
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
 from methods.darts import DARTS_ARCH_ADAM, Darts
 from methods.loop import EpochMeter
@@ -102,9 +103,14 @@ class ConstantSchedule:
 
 
 def project(space: SearchSpace, scores: Mapping[str, torch.Tensor]) -> Weights:
-    """Pi_S: 1 on the top-k options of every decision, 0 elsewhere (the derived architecture)."""
-    return {g.name: one_hot_weights(g, topk_selection(g, scores[g.name])).to(scores[g.name])
-            for g in space.groups}
+    """Pi_S: the architecture derived from ``scores`` (``derive_selection``) as weights of the scored groups: 1 on
+    each decision's kept options, 0 elsewhere, and 0 on every op row the derived inputs leave out. In the DARTS
+    cell that keeps the top-2 (source, op) pairs from distinct sources per node, ``none`` excluded (P1 section
+    2), not one op on each of the 14 edges."""
+    selection = derive_selection(space, scores)
+    used = used_rows(space, selection)
+    return {name: (one_hot_weights(g, selection[name]) * used[name][:, None]).to(scores[name])
+            for name, g in ((n, space.group(n)) for n in scores)}
 
 
 def _flat(parts: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -163,7 +169,7 @@ class DartsPrime(Darts):
 
     # -- the regularizers --------------------------------------------------------------------------
     def masks(self) -> dict[str, torch.Tensor]:
-        return {g.name: self.relaxation.mask(g.name) for g in self.space.groups}
+        return {g.name: self.relaxation.mask(g.name) for g in self.relaxation.groups}
 
     def constrained(self) -> Weights:
         """The architecture variable the constraint is on: softmax(alpha) ([H] default) or the logits."""

@@ -89,7 +89,7 @@ class Xnas(SearchMethod):
         warmup = int(self.config.get("warmup_epochs", 0))
         self.horizon = max(ctx.epochs - warmup, 1) * ctx.steps_per_epoch
         fixed = self.config["arch_lr"]
-        for group, g in zip(self.arch_optimizer.param_groups, self.space.groups, strict=True):
+        for group, g in zip(self.arch_optimizer.param_groups, self.relaxation.param_groups, strict=True):
             theory = math.sqrt(2 * math.log(g.width) / self.horizon) / self.bound
             group["lr"] = theory if fixed is None else float(fixed)
 
@@ -127,7 +127,7 @@ class Xnas(SearchMethod):
         if not self.horizon:  # before the first epoch the rate is not planned yet
             fields.pop("lr_arch", None)
         live = sum(int((p > 0).sum()) for p in self.relaxation.parameters())
-        real = sum(int(g.mask.sum()) for g in self.space.groups)
+        real = sum(int(g.mask.sum()) for g in self.relaxation.param_groups)
         fields["wiped_options"] = float(real - live)
         if self._entries is not None and int(self._entries) > 0:
             fields["clipped_fraction"] = float(self._clipped) / float(self._entries)

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from benchmarks.space import Decision, DecisionGroup, SearchSpace
+from benchmarks.darts.genotype import EDGES
+from benchmarks.darts.space import NODE_ROWS, DartsSpace
+from benchmarks.space import Decision, DecisionGroup, SearchSpace, derive_selection
 from methods.darts_prime import (
     ConstantSchedule,
     FimtSchedule,
@@ -73,6 +75,28 @@ def test_projection_keeps_the_top_k_of_every_decision():
     p = project(space, scores)
     assert p["ops"].tolist() == [[1, 0, 0], [0, 1, 0]]
     assert p["edges"].tolist() == [[0, 1, 1, 0], [1, 0, 1, 0]]  # padded column 3 of row 0 never chosen
+
+
+def test_projection_on_the_darts_cell_keeps_the_top_two_source_op_pairs_per_node():
+    space = DartsSpace()
+    w = torch.full((14, 8), 0.01)
+    w[:, 0] = 0.5  # none is the largest everywhere and never selected
+    w[2, 4], w[3, 6], w[4, 1] = 0.1, 0.3, 0.2  # node 3 (edges 2-4): inputs 1 and 2 with dil_conv_3x3, max_pool
+    gen = torch.Generator().manual_seed(0)
+    scores = {"normal": w, "reduce": torch.softmax(torch.randn(14, 8, generator=gen), dim=-1)}
+    p = project(space, scores)
+    assert set(p) == {"normal", "reduce"}  # DARTS-PRIME weights the ops only
+    assert p["normal"][2].sum() == 0 and p["normal"][3].tolist() == [0, 0, 0, 0, 0, 0, 1, 0]
+    assert p["normal"][4].tolist() == [0, 1, 0, 0, 0, 0, 0, 0]
+    for cell in ("normal", "reduce"):
+        assert p[cell].sum() == 8 and p[cell][:, 0].sum() == 0  # 2 pairs x 4 nodes, not one op on all 14 edges
+        for rows in NODE_ROWS:
+            kept = p[cell][list(rows)].sum(dim=1)
+            assert kept.tolist().count(1.0) == 2 and kept.sum() == 2  # distinct sources
+    genotype = space.genotype(derive_selection(space, scores))
+    pairs = {(space.cell_op_names["normal"][int(p["normal"][r].argmax())], EDGES[r][0])
+             for r in range(14) if p["normal"][r].sum()}
+    assert pairs == set(genotype.normal)
 
 
 def test_proximity_penalty_by_hand():
