@@ -31,6 +31,9 @@ _SEARCH_SGD: dict[str, Any] = {
     "grad_clip": 5.0,
     "scheduler_epochs": None,  # None: anneal over the run's own epochs
     "split_seed": 0,
+    # bilevel: the weights' share of the training set (DARTS's train_portion); 0.5 is also the condition of
+    # NAS-Bench-201's official split (benchmarks/nb201/splits.py)
+    "train_portion": 0.5,
     "train_limit": None,
     "eval_limit": None,
 }
