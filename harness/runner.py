@@ -161,8 +161,11 @@ class SearchRun:
         self.weight_stream = BatchStream(d.train_x, d.train_y, split.weights_idx, bs, d.mean, d.std, augment=True,
                                          seed=spec.seed, tag="weights", pad=d.pad, channels_last=self.channels_last)
         arch_x, arch_y = (d.train_x, d.train_y) if split.arch_source == "train" else (d.test_x, d.test_y)
+        # full batches, as the reference loaders draw them; an architecture split smaller than one batch (a small
+        # portion of a tiny train_limit) gives one smaller batch per pass
         self.arch_stream = BatchStream(arch_x, arch_y, split.arch_idx, bs, d.mean, d.std, augment=True,
-                                       seed=spec.seed, tag="arch", pad=d.pad, channels_last=self.channels_last)
+                                       seed=spec.seed, tag="arch", drop_last=len(split.arch_idx) >= bs, pad=d.pad,
+                                       channels_last=self.channels_last)
         self.eval_set = self._eval_set(split, arch_x, arch_y)
         self.seconds_total = 0.0
         self.ckpt_path = checkpoint_path(env.checkpoint_dir, spec.run_id)

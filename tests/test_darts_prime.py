@@ -231,3 +231,33 @@ def test_schedule_fields_reach_the_store(tmp_path):
     assert sum(first["trace_arch_update"]) == epochs.iloc[1]["arch_steps"]
     assert "trace_arch_update" not in second
     assert second["pr_coefficient"] == 1.0 and 0 < first["pr_coefficient"] < 1
+
+
+def test_ten_to_one_schedules_split_the_data_90_91_to_9_09():
+    from harness.specs import resolve_config
+
+    for name in ("darts-prime", "darts-prime-cs10", "darts-prime-fimt"):
+        assert resolve_config(name, "nb301", "paper")["train_portion"] == 0.9091, name
+        assert resolve_config(name, "nb301", "paper", {"train_portion": 0.5})["train_portion"] == 0.5
+    for name in ("darts-prime-pr", "darts-prime-admm", "darts"):
+        assert resolve_config(name, "nb301", "paper")["train_portion"] == 0.5, name
+
+
+def test_ten_to_one_run_trains_weights_on_90_91_percent_and_steps_the_architecture_on_the_rest(tmp_path):
+    from harness.runner import RunEnvironment, SearchRun
+    from harness.specs import RunSpec
+    from results.store import Store
+    from tests.conftest import SHARED_DATA, shared_file
+    from tests.smoke import TINY, nb201_oracle_dir
+
+    shared_file("cifar-10-batches-py/data_batch_1")
+    spec = RunSpec.create("darts-prime-cs10", "nb201", "cifar10", "bilevel", 0, "quick",
+                          {**TINY, "train_limit": 1100, "batch_size": 25})
+    env = RunEnvironment(store=Store(tmp_path / "r.db"), data_root=SHARED_DATA,
+                         oracle_dir=nb201_oracle_dir(tmp_path / "oracles"), checkpoint_dir=tmp_path / "ckpt",
+                         device=torch.device("cpu"))
+    run = SearchRun(spec, env)
+    assert len(run.weight_stream.indices) == 1001 and len(run.arch_stream.indices) == 99  # ceil(0.9091 x 1100)
+    assert run.steps_per_epoch == 1001 // 25  # an epoch is one pass over the weights' images
+    assert sum(1 for _ in run.arch_stream.epoch(1, run.steps_per_epoch)) == 40  # 3 full batches per pass, 14 passes
+    assert run.split_description.startswith("seeded stratified 90.91/9.09 split of the training set")
