@@ -69,6 +69,12 @@ class Relaxation(nn.Module):
         """The groups that hold parameters: the space's (``groups``), then the edge groups."""
         return (*self.groups, *self.edge_groups)
 
+    @property
+    def edge_weight_names(self) -> set[str]:
+        """Parameter groups that are per-node edge weights: the edge groups, and the input groups derived from op
+        rows that edge normalization parameterizes (the DARTS cell's)."""
+        return {g.name for g in self.edge_groups} | {g.name for g in self.groups if g.op_group is not None}
+
     def mask(self, group: str) -> torch.Tensor:
         return getattr(self, f"mask_{group}")
 
