@@ -379,7 +379,6 @@ def stratified_subset(labels: torch.Tensor, limit: int, seed: int, tag: str = "s
 
 
 SETTINGS = ("bilevel", "erm")
-SPLIT_SOURCES = ("train", "test")
 
 
 @dataclass(frozen=True)
