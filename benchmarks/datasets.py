@@ -9,14 +9,16 @@ hashes, so splits, subsets and batches are identical across processes, devices a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import pickle
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +61,10 @@ class DatasetSpec:
     std: tuple[float, float, float]
     url: str | None = None
     md5: str | None = None
+    #: (file, md5) of every file of the official release: a folder whose files all match holds the official images
+    #: in the official order, the order NAS-Bench-201's split files index (CIFAR: torchvision's lists of the
+    #: archive members; ImageNet16: AutoDL-Projects' ``ImageNet16`` class)
+    file_md5: tuple[tuple[str, str], ...] = ()
 
 
 def _per255(*values: float) -> tuple[float, float, float]:
@@ -83,6 +89,12 @@ SPECS: dict[str, DatasetSpec] = {
         std=_per255(63.0, 62.1, 66.7),
         url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         md5="c58f30108f718f92721af3b95e74349a",
+        file_md5=(("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+                  ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+                  ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+                  ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+                  ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+                  ("test_batch", "40351d587109b95175f43aff81a1287e")),
     ),
     "cifar100": DatasetSpec(
         name="cifar100",
@@ -100,6 +112,7 @@ SPECS: dict[str, DatasetSpec] = {
         std=_per255(68.2, 65.4, 70.4),
         url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
         md5="eb9058c3a382ffc7106e4002c42a8d85",
+        file_md5=(("train", "16019d7e3df5f24257cddd939b257f8d"), ("test", "f0ef6b0ae62326f3e7ffdfab6717acfc")),
     ),
     "ImageNet16-120": DatasetSpec(
         name="ImageNet16-120",
@@ -115,6 +128,17 @@ SPECS: dict[str, DatasetSpec] = {
         pad=2,
         mean=_per255(122.68, 116.66, 104.01),
         std=_per255(63.22, 61.26, 65.09),
+        file_md5=(("train_data_batch_1", "27846dcaa50de8e21a7d1a35f30f0e91"),
+                  ("train_data_batch_2", "c7254a054e0e795c69120a5727050e3f"),
+                  ("train_data_batch_3", "4333d3df2e5ffb114b05d2ffc19b1e87"),
+                  ("train_data_batch_4", "1620cdf193304f4a92677b695d70d10f"),
+                  ("train_data_batch_5", "348b3c2fdbb3940c4e9e834affd3b18d"),
+                  ("train_data_batch_6", "6e765307c242a1b3d7d5ef9139b48945"),
+                  ("train_data_batch_7", "564926d8cbf8fc4818ba23d2faac7564"),
+                  ("train_data_batch_8", "f4755871f718ccb653440b9dd0ebac66"),
+                  ("train_data_batch_9", "bb6dd660c38c58552125b1a92f86b5d4"),
+                  ("train_data_batch_10", "8f03f34ac4b42271a294f91bf480f29b"),
+                  ("val_data", "3410e3017fdaefba8d5073aaa65e4bd6")),
     ),
 }
 
@@ -125,7 +149,9 @@ class ImageData:
 
     ``mean``/``std`` (per channel, in 0..1 units: NAS-Bench-201's constants, see ``DatasetSpec``) and
     ``pad`` are what ``BatchStream`` and ``eval_batches`` need to augment and normalize it the benchmark's
-    way.
+    way. ``official`` says the images are the official release, whole and in its order (every file's md5
+    matches and no subset was taken), so index files such as NAS-Bench-201's splits apply; ``provenance``
+    says in a few words why or why not.
     """
 
     name: str
@@ -137,6 +163,8 @@ class ImageData:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     pad: int
+    official: bool = False
+    provenance: str = ""
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -253,6 +281,24 @@ def _read_split(spec: DatasetSpec, folder: Path, files: Sequence[str]) -> tuple[
     return x.reshape(-1, 3, spec.size, spec.size), y
 
 
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def official_mismatch(spec: DatasetSpec, folder: Path) -> str | None:
+    """None when every file has the official release's md5 (``DatasetSpec.file_md5``), else which one differs."""
+    if not spec.file_md5:
+        return f"no official md5 list for {spec.name}"
+    for file, expected in spec.file_md5:
+        if (actual := _md5(folder / file)) != expected:
+            return f"{file} has md5 {actual}, not the official {expected}"
+    return None
+
+
 def load(
     name: str,
     root: str | Path,
@@ -265,12 +311,15 @@ def load(
 
     ``train_limit``/``test_limit`` keep a seeded stratified subset (class proportions preserved), which
     is what quick CPU profiles use; ``test`` is the official test set (``val_data`` for ImageNet16-120).
+    Without limits the files' md5s are checked against the official release (``ImageData.official``).
     """
     spec, folder = get_spec(name), dataset_dir(name, root)
     if missing := _missing(spec, folder):
         raise _data_error(spec, folder, f"{folder} lacks {', '.join(missing)}")
     train_x, train_y = _read_split(spec, folder, spec.train_files)
     test_x, test_y = _read_split(spec, folder, spec.test_files)
+    subset = any(limit is not None and limit < len(y) for limit, y in ((train_limit, train_y), (test_limit, test_y)))
+    mismatch = "a stratified subset (train_limit/test_limit)" if subset else official_mismatch(spec, folder)
     if train_limit is not None:
         keep = stratified_subset(train_y, train_limit, subset_seed, "train")
         train_x, train_y = train_x[keep], train_y[keep]
@@ -288,6 +337,8 @@ def load(
         mean=spec.mean,
         std=spec.std,
         pad=spec.pad,
+        official=mismatch is None,
+        provenance="the official files" if mismatch is None else f"not the official files: {mismatch}",
     )
 
 
@@ -332,36 +383,63 @@ SETTINGS = ("bilevel", "erm")
 
 @dataclass(frozen=True)
 class SearchSplit:
-    """Which training images update the weights and which the architecture (int64 CPU indices into train)."""
+    """Which images update the weights and which the architecture (int64 CPU indices).
+
+    ``weights_idx`` index the training set; ``arch_idx`` index the set named by ``arch_source``: the training
+    set, or the test set where a protocol draws the architecture batches from a held-out half of it
+    (NAS-Bench-201's ``xvalid``). The supernet's "valid" metrics of a bilevel run are measured on the
+    architecture images too. ``description`` says in one line which split this is, for the run's record.
+    """
 
     setting: str
     weights_idx: torch.Tensor
     arch_idx: torch.Tensor
+    arch_source: str = "train"
+    description: str = ""
 
 
-def search_split(n_or_labels: int | torch.Tensor, setting: str, split_seed: int) -> SearchSplit:
-    """The training-set split of a search setting.
+def _portion_text(portion: float) -> str:
+    return f"{100 * portion:g}/{100 * (1 - portion):g}"
 
-    ``bilevel``: NAS-Bench-201's protocol, weights on one half of the training set and architecture on
-    the other; the halves are seeded and stratified per class when labels are given (a class of odd
-    size gives its extra image alternately to either half, so the halves differ by at most one).
-    ``erm``: GAEA's single-level setting, the whole training set for both steps.
+
+def search_split(n_or_labels: int | torch.Tensor, setting: str, split_seed: int,
+                 train_portion: float = 0.5) -> SearchSplit:
+    """The seeded stratified training-set split of a search setting.
+
+    ``bilevel``: the weights on ceil(``train_portion`` x N) images of the training set and the architecture on
+    the rest, stratified per class when labels are given: class c gets ceil(p x S_c) - ceil(p x S_{c-1})
+    weight images, S the cumulative class counts, so every class is split as evenly as integers allow and at
+    p = 1/2 a class of odd size gives its extra image alternately to either half. ``erm``: GAEA's
+    single-level setting, the whole training set for both steps.
     """
     labels = torch.as_tensor(n_or_labels).cpu()
     if labels.ndim == 0:
         labels = torch.zeros(int(labels), dtype=torch.long)
     n = labels.numel()
     if setting == "erm":
-        return SearchSplit(setting, torch.arange(n), torch.arange(n))
+        return SearchSplit(setting, torch.arange(n), torch.arange(n),
+                           description=f"erm: all {n} training images for both steps")
     if setting != "bilevel":
         raise ConfigError(f"unknown search setting {setting!r}; choose one of {', '.join(SETTINGS)}")
+    if not 0 < train_portion < 1:
+        raise ConfigError(f"train_portion={train_portion} must lie strictly between 0 and 1 (the weights' share of "
+                          "the training set in a bilevel search); set --set train_portion=0.5")
     counts = torch.bincount(labels)
-    odd = counts % 2
-    quota = counts // 2 + odd * (torch.cumsum(odd, 0) % 2)
-    weights = _take_per_class(labels, quota, _generator("bilevel", split_seed))
+    cumulative = torch.ceil(torch.cumsum(counts, 0).double() * train_portion).long()
+    quota = cumulative - torch.cat([cumulative.new_zeros(1), cumulative[:-1]])
+    weights = _take_per_class(labels, quota, _generator("bilevel", split_seed, *(() if train_portion == 0.5
+                                                                                 else (train_portion,))))
     in_arch = torch.ones(n, dtype=torch.bool)
     in_arch[weights] = False
-    return SearchSplit(setting, weights, in_arch.nonzero().squeeze(1))
+    arch = in_arch.nonzero().squeeze(1)
+    text = (f"seeded stratified {_portion_text(train_portion)} split of the training set (split_seed "
+            f"{split_seed}): weights {len(weights)}, architecture {len(arch)} images")
+    return SearchSplit(setting, weights, arch, description=text)
+
+
+def default_search_split(data: ImageData, setting: str, config: Mapping[str, Any]) -> SearchSplit:
+    """A benchmark's search split unless it brings its own: the seeded stratified split (``search_split``)."""
+    return search_split(data.train_y, setting, int(config["split_seed"]), float(config.get("train_portion", 0.5)))
 
 
 def crop_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
@@ -445,9 +523,23 @@ class BatchStream:
         n, b = len(self.indices), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
-    def epoch(self, e: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Batches (float images [B,3,H,W], int64 labels [B]) of epoch ``e``."""
-        g = _generator("stream", self.seed, self.tag, e)
+    def epoch(self, e: int, batches: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches (float images [B,3,H,W], int64 labels [B]) of epoch ``e``: one pass over the indices, or exactly
+        ``batches`` batches taken from successive passes, each reshuffled and re-augmented (a small architecture
+        split serves a long weight epoch, as NAS-Bench-201's loader draws an architecture image per training
+        image). The first pass is the one-pass epoch."""
+        if batches is None:
+            yield from self._pass(_generator("stream", self.seed, self.tag, e))
+            return
+        for p in itertools.count():
+            if batches <= 0:
+                return
+            key = ("stream", self.seed, self.tag, e) if p == 0 else ("stream", self.seed, self.tag, e, p)
+            for item in itertools.islice(self._pass(_generator(*key)), batches):
+                batches -= 1
+                yield item
+
+    def _pass(self, g: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, device = len(self.indices), self.x.device
         order = self.indices[torch.randperm(n, generator=g)].to(device)
         if self.augment:

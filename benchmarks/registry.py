@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from torch import nn
 
+from benchmarks.datasets import ImageData, SearchSplit, default_search_split
 from benchmarks.space import SearchSpace, Selection
 from nasbench_errors import ConfigError
 
@@ -47,6 +48,9 @@ class Benchmark:
     describe: Callable[[SearchSpace, Selection], ArchRecord]
     #: its table charges simulated training time per cell, so the black-box baselines can search it
     simulates_training: bool = False
+    #: the weights/architecture split of a search (data, setting, config): the benchmark's protocol, by default
+    #: the seeded stratified split of the training set
+    search_split: Callable[[ImageData, str, Mapping[str, Any]], SearchSplit] = default_search_split
 
 
 def get(name: str) -> Benchmark:

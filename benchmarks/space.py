@@ -55,6 +55,13 @@ class DecisionGroup:
     #: column the supernet mixes but a derived architecture never uses, None when every option can be
     #: derived: DARTS's ``none`` (its genotype() skips it; the NAS-Bench-301 cells have no zero op)
     not_derived: int | None = None
+    #: for an input decision whose options are edges of an op group (the DARTS cell: node n chooses 2 of its
+    #: n incoming edges, each carrying a mixed op): that op group's name, and per decision the op-group row of
+    #: each option. Such a group is not weighted in search unless a method learns edge weights (PC-DARTS's
+    #: edge normalization): the supernet sums a node's inputs unweighted, and the kept inputs are derived from
+    #: the op rows (``derive_selection``). Empty for input decisions with their own weights (1Shot1).
+    op_group: str | None = None
+    option_rows: tuple[tuple[int, ...], ...] = ()
 
     @property
     def rows(self) -> int:
@@ -156,6 +163,49 @@ def tied_decisions(group: DecisionGroup, scores: torch.Tensor) -> int:
         if d.k < ranked.numel() and torch.isfinite(ranked[d.k]) and ranked[d.k - 1] == ranked[d.k]:
             tied += 1
     return tied
+
+
+def input_scores(group: DecisionGroup, op_group: DecisionGroup, op_scores: torch.Tensor,
+                 edge_scores: torch.Tensor | None = None) -> torch.Tensor:
+    """[rows, width] float64 score of each option of an input group (``group.op_group`` = ``op_group``): the
+    strongest derivable op score on the option's op row, as DARTS's genotype() ranks a node's incoming edges
+    (``none`` never counts), times the option's own edge score where a method learns one (PC-DARTS's beta x op
+    weight; op scores are then non-negative weights). Padding scores -inf."""
+    ops = op_scores.detach().to("cpu", torch.float64).masked_fill(~op_group.derivable, float("-inf"))
+    strongest = ops.amax(dim=-1)
+    out = torch.full((group.rows, group.width), float("-inf"), dtype=torch.float64)
+    for r, rows in enumerate(group.option_rows):
+        out[r, : len(rows)] = strongest[list(rows)]
+    if edge_scores is not None:
+        out = torch.where(group.mask, out * edge_scores.detach().to("cpu", torch.float64), out)
+    return out
+
+
+def derive_selection(space: SearchSpace, scores: Mapping[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """The discrete architecture of per-option scores: the top-k options of every decision (``topk_selection``),
+    except that an input group derived from op rows (``DecisionGroup.op_group``) keeps the k inputs with the
+    strongest derivable op (``input_scores``), weighted by the group's own scores when ``scores`` has them (a
+    method that learns edge weights). ``scores`` holds one [rows, width] tensor per group a method scores."""
+    out: dict[str, tuple[tuple[int, ...], ...]] = {}
+    for g in space.groups:
+        if g.op_group is None:
+            out[g.name] = topk_selection(g, scores[g.name])
+        else:
+            op = space.group(g.op_group)
+            out[g.name] = topk_selection(g, input_scores(g, op, scores[op.name], scores.get(g.name)))
+    return out
+
+
+def used_rows(space: SearchSpace, selection: Selection) -> dict[str, torch.Tensor]:
+    """Bool [rows] per op group: the rows a selection keeps. Every row, except where an input group derived from
+    the group's rows keeps only some of them (the DARTS cell keeps 8 of its 14 edges)."""
+    out = {g.name: torch.ones(g.rows, dtype=torch.bool) for g in space.groups}
+    for g in space.groups:
+        if g.op_group is not None:
+            kept = out[g.op_group]
+            kept[[r for rows in g.option_rows for r in rows]] = False
+            kept[[rows[c] for rows, chosen in zip(g.option_rows, selection[g.name], strict=True) for c in chosen]] = 1
+    return out
 
 
 def one_hot_weights(group: DecisionGroup, chosen: Sequence[Sequence[int]]) -> torch.Tensor:

@@ -36,7 +36,6 @@ import torch
 
 from harness.specs import RunSpec, identity_config
 from methods import registry
-from methods.base import EpochContext
 from methods.loop import evaluate
 from nasbench_errors import HarnessError
 
@@ -189,9 +188,7 @@ class Estimator:
 
     def _epoch(self, run: Any, steps: int, epoch: int) -> float:
         """Seconds of one truncated epoch of ``steps`` iterations of the method's own loop."""
-        ctx = EpochContext(run.net, run.w_opt, itertools.islice(run.weight_stream.epoch(epoch), steps),
-                           itertools.islice(run.arch_stream.epoch(epoch), steps), epoch, run.spec.epochs,
-                           float(run.cfg["grad_clip"]), None, steps_per_epoch=run.steps_per_epoch)
+        ctx = run.epoch_context(epoch, limit=steps)
         self._sync()
         t0 = time.perf_counter()
         with run._precision():

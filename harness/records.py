@@ -43,10 +43,11 @@ def entropy_fields(space: SearchSpace, probs: Mapping[str, torch.Tensor]) -> dic
     """Mean row entropy of the op group (raw and normalized by ln #options) and of the edge group.
 
     Where a space has several groups of a role (DARTS: normal and reduction cell) the first one counts,
-    the normal cell that GAEA's Figure 1 plots (spec 6.3.2); ``detail_fields`` gives every group's.
+    the normal cell that GAEA's Figure 1 plots (spec 6.3.2); ``detail_fields`` gives every group's. A group
+    without probabilities (a DARTS cell's inputs, which only edge-normalizing methods weight) gives None.
     """
     ops = [g for g in space.groups if g.role == "ops"][:1]
-    edges = [g for g in space.groups if g.role == "edges"][:1]
+    edges = [g for g in space.groups if g.role == "edges" and g.name in probs][:1]
     op_rows = torch.cat([probs[g.name].cpu() for g in ops], dim=0)
     return {
         "entropy_ops": mean_entropy(op_rows),
@@ -61,7 +62,7 @@ def detail_fields(bench: Benchmark, space: SearchSpace, probs: Mapping[str, torc
     row entropy of each (``entropy_<group>``: DARTS's reduction cell next to the normal one)."""
     out = dict(bench.describe(space, selection).details)
     for role in ("ops", "edges"):
-        groups = [g for g in space.groups if g.role == role]
+        groups = [g for g in space.groups if g.role == role and g.name in probs]
         if len(groups) > 1:
             out.update({f"entropy_{g.name}": mean_entropy(probs[g.name].cpu()) for g in groups})
     return out

@@ -15,6 +15,7 @@ Ctrl-C reaching Dask or Ray workers, which get no signal) stops at its next chec
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import random
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 import benchmarks.registry
-from benchmarks.datasets import BatchStream, ImageData, eval_batches, load, search_split
+from benchmarks.datasets import BatchStream, ImageData, SearchSplit, eval_batches, load
 from benchmarks.space import Selection, one_hot_weights
 from harness.blackbox_run import BlackBoxRun
 from harness.checkpoint import (
@@ -131,12 +132,13 @@ class SearchRun:
     def __init__(self, spec: RunSpec, env: RunEnvironment, with_oracle: bool = True) -> None:
         self.spec, self.env, self.cfg = spec, env, spec.config
         self.bench = benchmarks.registry.get(spec.benchmark)
+        self.space = self.bench.make_space(self.cfg)  # a bad space setting fails before the oracle is read
         self.oracle = self.bench.open_oracle(env.oracle_dir, self.cfg) if with_oracle else None
-        self.space = self.bench.make_space(self.cfg)
         limit = self.cfg["train_limit"]
         self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
                                None if limit is None else int(limit), int(self.cfg["split_seed"]))
-        split = search_split(self.data.train_y, spec.setting, int(self.cfg["split_seed"]))
+        split = self.bench.search_split(self.data, spec.setting, self.cfg)
+        self.split_description = split.description
         self.channels_last = choice(self.cfg, "channels_last", (False, True))
         if self.channels_last and env.device.type == "cpu":
             raise ConfigError("channels_last=true is a GPU setting: on the CPU, torch's oneDNN weight-gradient "
@@ -159,22 +161,29 @@ class SearchRun:
         d, bs = self.data, int(self.cfg["batch_size"])
         self.weight_stream = BatchStream(d.train_x, d.train_y, split.weights_idx, bs, d.mean, d.std, augment=True,
                                          seed=spec.seed, tag="weights", pad=d.pad, channels_last=self.channels_last)
-        self.arch_stream = BatchStream(d.train_x, d.train_y, split.arch_idx, bs, d.mean, d.std, augment=True,
-                                       seed=spec.seed, tag="arch", pad=d.pad, channels_last=self.channels_last)
-        self.eval_set = self._eval_set(split.arch_idx)
+        arch_x, arch_y = (d.train_x, d.train_y) if split.arch_source == "train" else (d.test_x, d.test_y)
+        # full batches, as the reference loaders draw them; an architecture split smaller than one batch (a small
+        # portion of a tiny train_limit) gives one smaller batch per pass
+        self.arch_stream = BatchStream(arch_x, arch_y, split.arch_idx, bs, d.mean, d.std, augment=True,
+                                       seed=spec.seed, tag="arch", drop_last=len(split.arch_idx) >= bs, pad=d.pad,
+                                       channels_last=self.channels_last)
+        self.eval_set = self._eval_set(split, arch_x, arch_y)
         self.seconds_total = 0.0
         self.ckpt_path = checkpoint_path(env.checkpoint_dir, spec.run_id)
 
     @property
     def steps_per_epoch(self) -> int:
-        """Weight steps per epoch: what the progress display counts."""
-        return min(len(self.weight_stream), len(self.arch_stream))
+        """Weight steps per epoch: one pass over the weights' images (what the progress display counts); the
+        architecture stream supplies as many batches, in more than one pass where its split is smaller."""
+        return len(self.weight_stream)
 
-    def _eval_set(self, arch_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Held-out images for supernet metrics: the search-valid half (bilevel) or the test split (ERM)."""
+    def _eval_set(self, split: SearchSplit, arch_x: torch.Tensor,
+                  arch_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Held-out images for supernet metrics: the architecture's images (bilevel: the search-valid half, or
+        NAS-Bench-201's xvalid) or the test split (ERM)."""
         limit = self.cfg["eval_limit"]
         if self.spec.setting == "bilevel":
-            x, y = self.data.train_x[arch_idx], self.data.train_y[arch_idx]
+            x, y = arch_x[split.arch_idx], arch_y[split.arch_idx]
         else:
             x, y = self.data.test_x, self.data.test_y
         return (x, y) if limit is None else (x[: int(limit)], y[: int(limit)])
@@ -205,11 +214,18 @@ class SearchRun:
         return eval_batches(*self.eval_set, int(self.cfg["batch_size"]), d.mean, d.std,
                             channels_last=self.channels_last)
 
+    def epoch_context(self, epoch: int, on_step=None, limit: int | None = None) -> EpochContext:  # noqa: ANN001
+        """Epoch ``epoch``'s batches and settings; ``limit`` keeps its first steps only (what the estimator times)."""
+        steps = self.steps_per_epoch
+        weights, arch = self.weight_stream.epoch(epoch), self.arch_stream.epoch(epoch, steps)
+        if limit is not None:
+            weights, arch = itertools.islice(weights, limit), itertools.islice(arch, limit)
+        return EpochContext(self.net, self.w_opt, weights, arch, epoch, self.spec.epochs, float(self.cfg["grad_clip"]),
+                            on_step, steps_per_epoch=steps)
+
     def train(self, epoch: int, on_step) -> EpochStats:  # noqa: ANN001 - progress callback
         lr = self.w_opt.param_groups[0]["lr"]
-        ctx = EpochContext(self.net, self.w_opt, self.weight_stream.epoch(epoch), self.arch_stream.epoch(epoch),
-                           epoch, self.spec.epochs, float(self.cfg["grad_clip"]), on_step,
-                           steps_per_epoch=min(len(self.weight_stream), len(self.arch_stream)))
+        ctx = self.epoch_context(epoch, on_step)
         with self._precision():
             stats = self.method.train_epoch(ctx)
         self.scheduler.step()
@@ -361,7 +377,9 @@ def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
         "setting": spec.setting, "seed": spec.seed, "profile": spec.profile,
         "config": json.dumps(spec.config, sort_keys=True), "config_hash": spec.config_hash,
         "status": "running", "error": None, "epochs_planned": spec.epochs,
-        "versions": json.dumps(versions()), "host": socket.gethostname(), "device": describe_device(env.device),
+        # the split rides in versions until the store has a provenance record (issue 15)
+        "versions": json.dumps({**versions(), "split": run.split_description}), "host": socket.gethostname(),
+        "device": describe_device(env.device),
     })
     steps_per_epoch = run.steps_per_epoch
     progress = env.progress

@@ -31,6 +31,9 @@ _SEARCH_SGD: dict[str, Any] = {
     "grad_clip": 5.0,
     "scheduler_epochs": None,  # None: anneal over the run's own epochs
     "split_seed": 0,
+    # bilevel: the weights' share of the training set (DARTS's train_portion); 0.5 is also the condition of
+    # NAS-Bench-201's official split (benchmarks/nb201/splits.py)
+    "train_portion": 0.5,
     "train_limit": None,
     "eval_limit": None,
 }
@@ -54,8 +57,9 @@ BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
     # (N = 2 normal cells per stage: 3N + 2), C = 16, batch 64, SGD lr 0.025 cosine to 0.001, momentum 0.9,
     # weight decay 3e-4, clip 5. Methods state their own values per benchmark (PC-DARTS batch 256, lr 0.1, K = 4;
     # PR-DARTS 200 epochs, batch 128; Amended-DARTS batch 96, 100 epochs). The oracle answers at the surrogate's
-    # final epoch (98). No cutout, auxiliary head or drop-path in search (GAEA C.1.1).
-    "nb301": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 2, "oracle_budget": "e98"},
+    # final epoch (98). No cutout, auxiliary head or drop-path in search (GAEA C.1.1). ``cell_ops``: every DARTS op
+    # in both cell types (``all``), or NASP's identity + convolutions / identity + pools (``restricted``).
+    "nb301": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 2, "oracle_budget": "e98", "cell_ops": "all"},
 }
 
 #: Profiles: ``paper`` keeps the presets; ``quick`` is sized for a CPU in minutes.

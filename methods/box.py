@@ -66,7 +66,7 @@ class Box(Relaxation):
                  binarize: bool) -> None:
         super().__init__(space)
         self.binarize = binarize
-        for g in space.groups:
+        for g in self.groups:
             a = (init + noise * torch.randn(g.rows, g.width, generator=generator)).clamp(0.0, 1.0)
             self.params[g.name] = torch.nn.Parameter(a * g.mask)
             self.register_buffer(f"ks_{g.name}", torch.tensor(g.ks), persistent=False)
@@ -105,5 +105,5 @@ class Box(Relaxation):
         return out
 
     def derivation_scores(self) -> dict[str, torch.Tensor]:
-        """A itself: derivation keeps the support of prox_C(A), the top-k of A (ties to the lower index)."""
+        """A itself: the support of prox_C(A) is its top-k (ties to the lower index)."""
         return {n: a.detach() for n, a in self.params.items()}

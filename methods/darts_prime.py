@@ -11,19 +11,23 @@ architecture step follows, on a freshly drawn search-valid batch:
   written; the paper's "ratio r" is the off-by-one the spec flags).
 - constant: an architecture step after every ``arch_every``-th weight step (1: DARTS's 1:1; 10: +CS10).
 
-Regularizers on the architecture objective, with Pi_S the projection onto the discrete set: the top-k
-options of every decision set to 1 (NB201: one-hot argmax per edge; generically the decision groups' k),
-i.e. the architecture ``derive`` returns (P1: "projection ... equivalent to deriving a discretized
-architecture"). Pi_S is a constant (stop-gradient) target.
+Regularizers on the architecture objective, with Pi_S the projection onto the discrete set: the
+architecture ``derive`` returns, as weights (P1: "projection ... equivalent to deriving a discretized
+architecture"): 1 on the kept options of every decision (NB201: one-hot argmax per edge), and in the DARTS
+cell 1 on the top-2 (source, op) pairs from distinct sources per node and 0 on the other edges' every op.
+Pi_S is a constant (stop-gradient) target.
 
 - PR (spec 2.3): L_val + (c rho_p / 2) ||x - Pi_S(x)||_2 over all decisions, c rising linearly from 0 to 1
   over the search; x = softmax(alpha) ([H]) or the raw logits.
 - ADMM (spec 2.4, S1-S5): L_val + (rho_a / 2) ||x - z + u||_2^2; every ``admm_every`` architecture steps
   z <- Pi_S(x + u), u <- lam_u u + x - z; z starts at Pi_S(x_0), u at 0 ([H]).
 
-Data split: the harness's search split, shared by every method (bilevel: 50/50); P1 uses 90.91/9.09 for
-the CS10 and FIMT runs, which is not offered. With 50/50 the search-valid stream has as many batches as
-the epoch has steps, so a scheduled architecture step always finds a fresh batch.
+Data split (``train_portion``, the weights' share of the training set in bilevel search): 0.9091 for the
+runs with a 10:1 schedule, DARTS-PRIME, +CS10 and +FIMT (P1 section 4.3: "the dataset was split according
+to the expected schedule of steps ... 90.91% in the training set and 9.09% in the validation set"), 0.5 for
+the 1:1 runs (+PR, ADMM); ``--set train_portion=0.5`` gives the 50/50 split to any of them. The runner's
+architecture stream supplies one batch per weight step (more than one pass over a small split), so a
+scheduled architecture step always finds a fresh batch.
 
 CRB (clipped-ReLU weights with a non-affine batch norm after each node's edge sum and progressive
 pruning) is not offered: the batch norm after the edge sum is a change of the supernet, which the
@@ -39,7 +43,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.space import SearchSpace, one_hot_weights, topk_selection
+from benchmarks.space import SearchSpace, derive_selection, one_hot_weights, used_rows
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
 from methods.darts import DARTS_ARCH_ADAM, Darts
 from methods.loop import EpochMeter
@@ -102,9 +106,14 @@ class ConstantSchedule:
 
 
 def project(space: SearchSpace, scores: Mapping[str, torch.Tensor]) -> Weights:
-    """Pi_S: 1 on the top-k options of every decision, 0 elsewhere (the derived architecture)."""
-    return {g.name: one_hot_weights(g, topk_selection(g, scores[g.name])).to(scores[g.name])
-            for g in space.groups}
+    """Pi_S: the architecture derived from ``scores`` (``derive_selection``) as weights of the scored groups: 1 on
+    each decision's kept options, 0 elsewhere, and 0 on every op row the derived inputs leave out. In the DARTS
+    cell that keeps the top-2 (source, op) pairs from distinct sources per node, ``none`` excluded (P1 section
+    2), not one op on each of the 14 edges."""
+    selection = derive_selection(space, scores)
+    used = used_rows(space, selection)
+    return {name: (one_hot_weights(g, selection[name]) * used[name][:, None]).to(scores[name])
+            for name, g in ((n, space.group(n)) for n in scores)}
 
 
 def _flat(parts: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -163,7 +172,7 @@ class DartsPrime(Darts):
 
     # -- the regularizers --------------------------------------------------------------------------
     def masks(self) -> dict[str, torch.Tensor]:
-        return {g.name: self.relaxation.mask(g.name) for g in self.space.groups}
+        return {g.name: self.relaxation.mask(g.name) for g in self.relaxation.groups}
 
     def constrained(self) -> Weights:
         """The architecture variable the constraint is on: softmax(alpha) ([H] default) or the logits."""
@@ -267,7 +276,11 @@ CHOICES = {
     "schedule": "fimt: Alg. 1, r + 1 weight steps per alpha step at constant F (as written; the paper says ratio r) "
                 "| constant with arch_every = 1 (1:1) or 10 (+CS10)",
     "exclude_none": "True on NB201 (Pi_S never selects none, P1 Fig. 1; as the harness's DARTS) | False",
+    "train_portion": "0.9091 for the 10:1 schedules (DARTS-PRIME, +CS10, +FIMT: P1's 90.91/9.09 split) and 0.5 for "
+                     "the 1:1 runs (+PR, ADMM) | 0.5: the 50/50 split for any of them",
 }
+#: P1 section 4.3: the weight/architecture split follows the expected ratio of the 10:1 schedules
+TEN_TO_ONE = {"train_portion": 0.9091}
 
 
 def _entry(name: str, title: str, rule: str, order: int, **defaults: Any) -> MethodEntry:
@@ -280,13 +293,13 @@ def _entry(name: str, title: str, rule: str, order: int, **defaults: Any) -> Met
 ENTRIES = (
     _entry("darts-prime", "DARTS-PRIME (FIMT schedule + proximity regularization)",
            "w <- SGD every step; if EMA ||grad_w L_tr||^2 < h: alpha <- Adam(grad_a [L_val + (c rho/2) "
-           "||a - Pi_S(a)||]), h <- h 1.05^-10, else h <- 1.05 h", 70),
+           "||a - Pi_S(a)||]), h <- h 1.05^-10, else h <- 1.05 h", 70, **TEN_TO_ONE),
     _entry("darts-prime-cs10", "DARTS + CS10 (one alpha step per 10 weight steps)",
            "w <- SGD every step; alpha <- Adam(grad_a L_val) after every 10th weight step", 71,
-           schedule="constant", arch_every=10, regularizer="none"),
+           schedule="constant", arch_every=10, regularizer="none", **TEN_TO_ONE),
     _entry("darts-prime-fimt", "DARTS + FIMT (Fisher-informed schedule only)",
            "w <- SGD every step; if EMA ||grad_w L_tr||^2 < h: alpha <- Adam(grad_a L_val), h <- h h_d, "
-           "else h <- h h_i", 72, regularizer="none"),
+           "else h <- h h_i", 72, regularizer="none", **TEN_TO_ONE),
     _entry("darts-prime-pr", "DARTS + PR (proximity regularization only, 1:1)",
            "w <- SGD; alpha <- Adam(grad_a [L_val + (c rho/2) ||a - Pi_S(a)||]) after every weight step", 73,
            schedule="constant", arch_every=1),

@@ -56,8 +56,8 @@ class HardConcreteGates(Relaxation):
                  tau: float) -> None:
         super().__init__(space)
         self.generator, self.sample_ops, self.tau = generator, sample_ops, tau
-        self.cpu_masks = {g.name: g.mask for g in space.groups}  # subsets are drawn on the CPU generator
-        for g in space.groups:
+        self.cpu_masks = {g.name: g.mask for g in self.groups}  # subsets are drawn on the CPU generator
+        for g in self.groups:
             self.params[g.name] = torch.nn.Parameter(init_scale * torch.randn(g.rows, g.width, generator=generator))
 
     def activation_probabilities(self) -> dict[str, torch.Tensor]:
@@ -98,5 +98,6 @@ class HardConcreteGates(Relaxation):
         return {n: p / p.sum(dim=-1, keepdim=True) for n, p in probs.items()}
 
     def derivation_scores(self) -> dict[str, torch.Tensor]:
-        """The gate logits beta: derivation keeps the top-k gates."""
+        """beta: P(g != 0) is increasing in beta at the common tau, so it ranks options (and a DARTS cell's
+        inputs by their strongest op, PR-DARTS's pruning) the same way without saturating."""
         return {n: beta.detach() for n, beta in self.params.items()}

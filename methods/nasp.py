@@ -29,7 +29,13 @@ Options (the paper's value first; ``MethodEntry.choices`` lists the sources):
 - ``arch_init`` 0.5 (released code) and ``arch_init_noise`` 1e-3 [H] (std of a Gaussian added once,
   as DARTS initializes logits: without it every row starts on a tie and the lowest index wins);
 - ``exclude_none``: True (the released code's op lists have no zero op; with the literal gradient a
-  selected ``none`` gets no gradient and would never be left) | False.
+  selected ``none`` gets no gradient and would never be left) | False;
+- ``cell_ops`` (a DARTS-space setting, ``nb301``): ``restricted`` (section 4: normal cells search identity
+  and convolutions, reduction cells identity and pooling) | ``all`` (the DARTS space).
+
+On the DARTS space every one of a node's incoming edges runs its one selected op, summed unweighted; the
+derived cell keeps the 2 inputs whose edge has the largest A (DARTS's rule on A), as the paper states no
+other rule.
 """
 
 from __future__ import annotations
@@ -158,7 +164,11 @@ NASP_CHOICES = {
     "nasp_eta": "0 (paper main experiments; Fig. 2 varies it, values not given)",
     "epochs": "50 (paper, DARTS space)",
     "exclude_none": "True (released code's op lists have no zero op) | False (all 15,625 cells)",
+    "cell_ops": "restricted on the DARTS space (paper section 4: normal cells identity + convolutions, reduction "
+                "cells identity + pooling) | all (the unrestricted DARTS space)",
 }
+#: DARTS space (nb301): the paper's cell-type restriction of the op sets (section 4)
+NASP_PER_BENCHMARK = {"nb301": {"cell_ops": "restricted"}}
 PAPER = "Yao, Xu, Tu, Zhu. Efficient Neural Architecture Search via Proximal Iterations. AAAI 2020"
 
 ENTRIES = (
@@ -166,13 +176,14 @@ ENTRIES = (
         name="nasp", cls=Nasp, families=("nasp",), title="NASP", paper=PAPER,
         relaxation="A in [0,1] (box), Abar = prox_C(A) one-hot (k-hot) support",
         update_rule="A <- clip01(A - eps grad_Abar (L_val(w, Abar) + eta R(Abar))); w <- SGD(grad_w L_train(w, Abar))",
-        default_setting="bilevel", defaults=NASP_DEFAULTS, choices=NASP_CHOICES, order=60,
+        default_setting="bilevel", defaults=NASP_DEFAULTS, per_benchmark=NASP_PER_BENCHMARK, choices=NASP_CHOICES,
+        order=60,
     ),
     MethodEntry(
         name="nasp-pa", cls=NaspPA, families=("nasp",), title="NASP ablation: standard proximal algorithm",
         paper=PAPER + " (Eq. 10, Fig. 5)", relaxation="A in C (one nonzero per row, value in [0,1])",
         update_rule="A <- prox_C(A - eps grad_A F(w(A), A)), second-order grad (Eq. 6); w <- SGD(grad_w L_train(w, A))",
-        default_setting="bilevel", defaults={**NASP_DEFAULTS, "pa_order": 2},
+        default_setting="bilevel", defaults={**NASP_DEFAULTS, "pa_order": 2}, per_benchmark=NASP_PER_BENCHMARK,
         choices={**NASP_CHOICES, "pa_order": "2 (paper: 'evaluated by (6)') | 1 (first order)"}, order=61,
     ),
     MethodEntry(
@@ -180,7 +191,7 @@ ENTRIES = (
         paper=PAPER + " (Eq. 11, Fig. 5)", relaxation="A unconstrained, Abar = prox_C(A)",
         update_rule="A <- A - eps grad_Abar F(w(Abar), Abar), second-order grad (Eq. 6); "
                     "w <- SGD(grad_w L_train(w, Abar))",
-        default_setting="bilevel", defaults={**NASP_DEFAULTS, "pa_order": 2},
+        default_setting="bilevel", defaults={**NASP_DEFAULTS, "pa_order": 2}, per_benchmark=NASP_PER_BENCHMARK,
         choices={**NASP_CHOICES, "pa_order": "2 (paper: 'evaluated by (6)') | 1 (first order)"}, order=62,
     ),
 )

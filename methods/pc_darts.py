@@ -67,7 +67,7 @@ class GaeaPcDarts(GaeaDarts):
         return Simplex(self.space, edge_normalization=True)
 
     def build_arch_optimizer(self) -> torch.optim.Optimizer:
-        edge_names = {g.name for g in self.relaxation.edge_groups}
+        edge_names = self.relaxation.edge_weight_names
         params = self.relaxation.params
         groups = [{"params": [p for n, p in params.items() if n not in edge_names]}]
         edges = [p for n, p in params.items() if n in edge_names]

@@ -14,7 +14,16 @@ with P = P(g != 0) = sigmoid(beta - tau ln(-a/b)) per option, zeta = 2 / (h (h -
 - L_skip = zeta sum_rows P_skip; L_non-skip = zeta sum_rows sum_{o != skip} P_o / (r - 1), r = options
   of the row (all options count as non-skip where a group has no ``skip_option``);
 - L_path = prod over ``path_rows`` (the input -> node 1 -> ... -> output chain) of sum of P over the
-  parameterized options (``space.option_costs`` > 0: convolutions), which rewards deep cells.
+  parameterized options O_p (``path_options``: ``space.option_costs`` > 0, the convolutions, never the skip
+  connection: "we do not consider skip connection, zero and pooling operations", P3 section 4.2, so the
+  stride-2 skip of a reduction cell, a FactorizedReduce with weights, is not counted), which rewards deep cells.
+
+Reading the curves: the regularizers act through P = sigmoid(beta + 2.398 tau), whose slope in beta is
+P (1 - P). At beta near its initial 0 that is 3.9e-11 at tau = 10, 6.2e-6 at tau = 5, 7.5e-4 at tau = 3,
+8.1e-3 at tau = 2, 0.076 at tau = 1 and 0.25 at tau = 0.1: with tau annealed linearly 10 -> 0.1, the
+regularizers move beta noticeably only once tau is near 2, i.e. in the last ~20% of the epochs. Flat
+regularizer and gate-entropy curves before that are what the schedule implies, not a bug (the validation
+loss still reaches beta through the sampled gates, damped by 1 / tau).
 
 The skip option and the chain come from the decisions contract (``DecisionGroup.skip_option``,
 ``path_rows``); h defaults to the number of nodes the rows feed plus the input node (NB201: 4, so
@@ -58,6 +67,14 @@ def group_sparsity(probs: torch.Tensor, mask: torch.Tensor, skip: int | None,
     return l_skip, z * ((probs * non_skip).sum(dim=-1) / count).sum()
 
 
+def path_options(costs: torch.Tensor, group: DecisionGroup) -> torch.Tensor:
+    """Bool [rows, width]: O_p of Eq. 8, the options with weights (cost > 0) other than the skip connection."""
+    deep = costs > 0
+    if group.skip_option is not None:
+        deep[:, group.skip_option] = False
+    return deep
+
+
 def path_depth(probs: torch.Tensor, parameterized: torch.Tensor, path_rows: tuple[int, ...]) -> torch.Tensor:
     """L_path = prod over the chain rows of the summed activation probability of parameterized options."""
     if not path_rows:
@@ -79,7 +96,7 @@ class PrDarts(SearchMethod):
         super().__init__(space, config, generator, device)
         self.ops_groups = [g for g in space.groups if g.role == "ops"]
         self.zetas = {g.name: zeta(self.nodes(g)) for g in self.ops_groups}
-        self.parameterized = {g.name: (space.option_costs(g.name) > 0).to(device) for g in self.ops_groups}
+        self.parameterized = {g.name: path_options(space.option_costs(g.name), g).to(device) for g in self.ops_groups}
 
     def nodes(self, group: DecisionGroup) -> int:
         """h: the option ``pr_nodes``, else the nodes the rows feed plus one input node (else one row per edge)."""
@@ -159,12 +176,15 @@ ENTRIES = (
             "arch_lr, arch_betas, arch_weight_decay": "Adam 3e-4, (0.5, 0.999), 1e-3: DARTS defaults [H] "
                                                       "(paper: Adam, settings in its missing appendix)",
             "arch_init_scale": "1e-3 N(0,1) as DARTS [H] (UNSPECIFIED)",
-            "tau_max, tau_min": "10 -> 0.1 linear per epoch (paper; the unit is UNSPECIFIED, per epoch as GDAS [H])",
+            "tau_max, tau_min": "10 -> 0.1 linear per epoch (paper; the unit is UNSPECIFIED, per epoch as GDAS [H]); "
+                                "the regularizers' gradient P(1-P) is < 1e-2 until tau ~ 2, the last ~20% of epochs",
             "pr_nodes": "null: nodes the rows feed + 1 (NB201 4, zeta 1/6) | 7 (DARTS cell, spec 4.3 [H])",
             "pr_sample_ops": "2 (paper, after GDAS; forward/backward only those, spec 4.5 [H]) | >= #options: all",
             "epochs": "50 (spec 6.8 [H] for NB201) | 200 (paper, DARTS space)",
             "exclude_none": "False: none kept as a candidate (spec 6.8) | True",
-            "regularizers": "op groups only; L_path over DecisionGroup.path_rows, parameterized = option cost > 0",
+            "regularizers": "op groups only; L_path over DecisionGroup.path_rows, O_p = option cost > 0 except "
+                            "the skip connection (paper: no skip, zero or pooling op; the reduction cell's "
+                            "FactorizedReduce skip is not counted)",
         },
         order=50,
     ),

@@ -34,7 +34,7 @@ class Uniform(Relaxation):
 
     def mixing_weights(self) -> dict[str, torch.Tensor]:
         out = {}
-        for g in self.space.groups:
+        for g in self.groups:
             m = self.mask(g.name).to(torch.float32)
             out[g.name] = m / m.sum(dim=-1, keepdim=True)
         return out

@@ -175,7 +175,7 @@ class RoleSampler:
         """{group: weights} for one step, drawn group by group in the space's order."""
         sources: dict[str, Mapping[str, torch.Tensor]] = {}
         out = {}
-        for g in relaxation.space.groups:
+        for g in relaxation.groups:
             sampler = self.sampler_for(g)
             if sampler.source not in sources:
                 sources[sampler.source] = (_masks(relaxation) if sampler.source == "mask"
@@ -185,4 +185,4 @@ class RoleSampler:
 
 
 def _masks(relaxation: Relaxation) -> dict[str, torch.Tensor]:
-    return {g.name: relaxation.mask(g.name) for g in relaxation.space.groups}
+    return {g.name: relaxation.mask(g.name) for g in relaxation.groups}

@@ -10,6 +10,12 @@ second-order term, both computed by ``methods.hessian`` without copying the netw
   current weights, with the corrected finite-difference formula: the last step differentiates L_train with
   respect to the architecture (the printed grad_w L_val is a dimension error and is not offered).
 
+Amended-DARTS's search/evaluation consistency changes (P2 section 4.1.2: fixed edges, width 36, and cutout,
+dropout and an auxiliary tower during search) are not built, except the width (``--set C=36``): runs here
+are P2's A_orig setting, the amended gradient alone on the DARTS search network (all 14 edges, C = 16, no
+cutout, dropout or auxiliary loss). Cutout would be an augmentation option of the batch stream; dropout and
+the auxiliary tower would be options of the DARTS supernet; fixed edges a space variant.
+
 Both are bilevel by construction (L_train on the weight batch, L_val on the search-valid batch). Per
 epoch the store gets the mean ratio ||second term|| / ||first term|| and their mean cosine: the size and
 direction of the correction that P2's "gradient trap" argument is about. P2 searches with batch 96; the
@@ -180,6 +186,9 @@ ENTRIES = (
             "epochs": "50 (spec 6.8 [H] for NB201) | 100 (P2 4.1.1 on the DARTS space) | 500 (P2's eta study)",
             "amend_eta": "0.1 (P2 final choice) | 0 (first-order DARTS), 0.001, 0.01, 1 (P2's study)",
             "exclude_none": "True on NB201, as the harness's DARTS (P0 C.3) | False",
+            "search/evaluation consistency (P2 4.1.2)": "not built: fixed edges (S1: 8 edges, node i <- i-1 and "
+                "c_{k-2}), cutout, dropout and an auxiliary tower during search; width 36 is --set C=36 (the "
+                "preset keeps DARTS's 16). Our runs are P2's A_orig setting (eta = 0.1 without the modifications)",
         },
         order=12,
     ),

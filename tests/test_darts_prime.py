@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from benchmarks.space import Decision, DecisionGroup, SearchSpace
+from benchmarks.darts.genotype import EDGES
+from benchmarks.darts.space import NODE_ROWS, DartsSpace
+from benchmarks.space import Decision, DecisionGroup, SearchSpace, derive_selection
 from methods.darts_prime import (
     ConstantSchedule,
     FimtSchedule,
@@ -73,6 +75,28 @@ def test_projection_keeps_the_top_k_of_every_decision():
     p = project(space, scores)
     assert p["ops"].tolist() == [[1, 0, 0], [0, 1, 0]]
     assert p["edges"].tolist() == [[0, 1, 1, 0], [1, 0, 1, 0]]  # padded column 3 of row 0 never chosen
+
+
+def test_projection_on_the_darts_cell_keeps_the_top_two_source_op_pairs_per_node():
+    space = DartsSpace()
+    w = torch.full((14, 8), 0.01)
+    w[:, 0] = 0.5  # none is the largest everywhere and never selected
+    w[2, 4], w[3, 6], w[4, 1] = 0.1, 0.3, 0.2  # node 3 (edges 2-4): inputs 1 and 2 with dil_conv_3x3, max_pool
+    gen = torch.Generator().manual_seed(0)
+    scores = {"normal": w, "reduce": torch.softmax(torch.randn(14, 8, generator=gen), dim=-1)}
+    p = project(space, scores)
+    assert set(p) == {"normal", "reduce"}  # DARTS-PRIME weights the ops only
+    assert p["normal"][2].sum() == 0 and p["normal"][3].tolist() == [0, 0, 0, 0, 0, 0, 1, 0]
+    assert p["normal"][4].tolist() == [0, 1, 0, 0, 0, 0, 0, 0]
+    for cell in ("normal", "reduce"):
+        assert p[cell].sum() == 8 and p[cell][:, 0].sum() == 0  # 2 pairs x 4 nodes, not one op on all 14 edges
+        for rows in NODE_ROWS:
+            kept = p[cell][list(rows)].sum(dim=1)
+            assert kept.tolist().count(1.0) == 2 and kept.sum() == 2  # distinct sources
+    genotype = space.genotype(derive_selection(space, scores))
+    pairs = {(space.cell_op_names["normal"][int(p["normal"][r].argmax())], EDGES[r][0])
+             for r in range(14) if p["normal"][r].sum()}
+    assert pairs == set(genotype.normal)
 
 
 def test_proximity_penalty_by_hand():
@@ -207,3 +231,33 @@ def test_schedule_fields_reach_the_store(tmp_path):
     assert sum(first["trace_arch_update"]) == epochs.iloc[1]["arch_steps"]
     assert "trace_arch_update" not in second
     assert second["pr_coefficient"] == 1.0 and 0 < first["pr_coefficient"] < 1
+
+
+def test_ten_to_one_schedules_split_the_data_90_91_to_9_09():
+    from harness.specs import resolve_config
+
+    for name in ("darts-prime", "darts-prime-cs10", "darts-prime-fimt"):
+        assert resolve_config(name, "nb301", "paper")["train_portion"] == 0.9091, name
+        assert resolve_config(name, "nb301", "paper", {"train_portion": 0.5})["train_portion"] == 0.5
+    for name in ("darts-prime-pr", "darts-prime-admm", "darts"):
+        assert resolve_config(name, "nb301", "paper")["train_portion"] == 0.5, name
+
+
+def test_ten_to_one_run_trains_weights_on_90_91_percent_and_steps_the_architecture_on_the_rest(tmp_path):
+    from harness.runner import RunEnvironment, SearchRun
+    from harness.specs import RunSpec
+    from results.store import Store
+    from tests.conftest import SHARED_DATA, shared_file
+    from tests.smoke import TINY, nb201_oracle_dir
+
+    shared_file("cifar-10-batches-py/data_batch_1")
+    spec = RunSpec.create("darts-prime-cs10", "nb201", "cifar10", "bilevel", 0, "quick",
+                          {**TINY, "train_limit": 1100, "batch_size": 25})
+    env = RunEnvironment(store=Store(tmp_path / "r.db"), data_root=SHARED_DATA,
+                         oracle_dir=nb201_oracle_dir(tmp_path / "oracles"), checkpoint_dir=tmp_path / "ckpt",
+                         device=torch.device("cpu"))
+    run = SearchRun(spec, env)
+    assert len(run.weight_stream.indices) == 1001 and len(run.arch_stream.indices) == 99  # ceil(0.9091 x 1100)
+    assert run.steps_per_epoch == 1001 // 25  # an epoch is one pass over the weights' images
+    assert sum(1 for _ in run.arch_stream.epoch(1, run.steps_per_epoch)) == 40  # 3 full batches per pass, 14 passes
+    assert run.split_description.startswith("seeded stratified 90.91/9.09 split of the training set")

@@ -165,3 +165,136 @@ def test_pc_darts_scales_whole_edges_by_their_input_weight():
     assert not torch.allclose(base, net(x, zeroed))
     with pytest.raises(ConfigError, match="partial_channels=3"):
         DartsSupernet(space, C=8, N=1, partial_channels=3)
+
+
+# -- inputs: unweighted sum, DARTS's derivation rule, PC-DARTS's beta x op (issue 14, item 4) -----------------
+
+def _darts_rule(weights: torch.Tensor, op_names: tuple[str, ...],
+                edge_weights: torch.Tensor | None = None) -> tuple[tuple[str, int], ...]:
+    """DARTS's genotype() (Liu et al. 2019, model_search.py), restated: each node keeps the 2 incoming edges whose
+    strongest non-``none`` op weight is largest (PC-DARTS: the op weights times the edge's beta first) and, on each,
+    that op. ``weights`` [14, ops] in edge order; ``edge_weights`` [14] or None."""
+    w = weights.double().clone()
+    if edge_weights is not None:
+        w = w * edge_weights.double()[:, None]
+    real = [o for o, name in enumerate(op_names) if name != "none"]
+    pairs, start = [], 0
+    for n in (2, 3, 4, 5):
+        rows = w[start:start + n]
+        strongest = [max(float(rows[src, o]) for o in real) for src in range(n)]
+        for src in sorted(range(n), key=lambda i: -strongest[i])[:2]:
+            best = max(real, key=lambda o: float(rows[src, o]))
+            pairs.append((op_names[best], src))
+        start += n
+    return tuple(pairs)
+
+
+def _method(name: str, **overrides):
+    from harness.specs import resolve_config
+    from methods.registry import get
+
+    cfg = resolve_config(name, "nb301", "quick", overrides)
+    space = DartsSpace(include_none=not cfg["exclude_none"], cell_ops=cfg["cell_ops"])
+    return get(name).create(space, cfg, torch.Generator().manual_seed(0)), space
+
+
+@pytest.mark.parametrize("method", ["darts", "gaea-darts", "xnas", "darts-prime", "amended-darts"])
+def test_derivation_is_darts_rule_on_random_draws(method):
+    relaxed, space = _method(method)
+    names = space.cell_op_names["normal"]
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(200):
+        with torch.no_grad():
+            for cell in ("normal", "reduce"):
+                p = relaxed.relaxation.params[cell]
+                draw = torch.randn(p.shape, generator=gen)
+                p.copy_(draw if method in ("darts", "darts-prime", "amended-darts") else torch.softmax(draw, -1))
+        probs = relaxed.relaxation.probabilities()
+        genotype = space.genotype(relaxed.derive())
+        assert genotype == Genotype(_darts_rule(probs["normal"], names), _darts_rule(probs["reduce"], names))
+
+
+def test_darts_rule_by_hand_ignores_none_and_the_inputs_have_no_weights():
+    relaxed, space = _method("darts")
+    assert set(relaxed.relaxation.params) == {"normal", "reduce"}  # nothing weights the inputs
+    assert set(relaxed.training_weights()) == {"normal", "reduce"}
+    w = torch.full((14, 8), 0.01)
+    # node 3 (edges 2-4 from inputs 0, 1, 2): edge 2 is mostly none, edge 3 has a 0.3 conv, edge 4 a 0.2 pool
+    w[2, 0], w[2, 4] = 0.9, 0.1
+    w[3, 5] = 0.3
+    w[4, 1] = 0.2
+    with torch.no_grad():
+        relaxed.relaxation.params["normal"].copy_(w.log())
+        relaxed.relaxation.params["reduce"].copy_(w.log())
+    selection = relaxed.derive()
+    assert selection["normal_inputs"][1] == (1, 2)  # none's 0.9 does not count; 0.3 and 0.2 win over 0.1
+    assert selection["normal"][3] == (5,) and selection["normal"][4] == (1,)
+
+
+def test_pc_darts_ranks_inputs_by_beta_times_op():
+    relaxed, space = _method("pc-darts")
+    assert set(relaxed.relaxation.params) == {"normal", "reduce", "normal_inputs", "reduce_inputs"}
+    ops = torch.full((14, 8), 0.01)
+    ops[2, 4], ops[3, 4], ops[4, 4] = 0.6, 0.4, 0.5  # node 3's edges from inputs 0, 1, 2
+    beta = torch.full((4, 5), 0.25)
+    beta[1, :3] = torch.tensor([0.2, 0.5, 0.3])  # beta x op: 0.12, 0.20, 0.15 -> inputs 1 and 2 (DARTS: 0 and 2)
+    with torch.no_grad():
+        for cell in ("normal", "reduce"):
+            relaxed.relaxation.params[cell].copy_(ops.log())
+            relaxed.relaxation.params[f"{cell}_inputs"].copy_(beta.log())
+    assert relaxed.derive()["normal_inputs"][1] == (1, 2)
+    gen = torch.Generator().manual_seed(2)
+    names = space.cell_op_names["normal"]
+    for _ in range(100):
+        with torch.no_grad():
+            for p in relaxed.relaxation.params.values():
+                p.copy_(torch.randn(p.shape, generator=gen))
+        probs = relaxed.relaxation.probabilities()
+        rules = [_darts_rule(probs[cell], names, torch.cat([probs[f"{cell}_inputs"][j, :n]
+                                                            for j, n in enumerate((2, 3, 4, 5))]))
+                 for cell in ("normal", "reduce")]
+        assert space.genotype(relaxed.derive()) == Genotype(*rules)
+
+
+def test_supernet_sums_inputs_unweighted_without_input_weights():
+    torch.manual_seed(0)
+    space = DartsSpace()
+    net = DartsSupernet(space, C=4, N=1).eval()
+    x = torch.randn(2, 3, 16, 16)
+    ops = {cell: torch.softmax(torch.randn(14, 8), dim=-1) for cell in ("normal", "reduce")}
+    ones = {f"{cell}_inputs": space.group(f"{cell}_inputs").mask.float() for cell in ("normal", "reduce")}
+    assert torch.allclose(net(x, ops), net(x, {**ops, **ones}), atol=1e-6)
+    halved = {k: 0.5 * v for k, v in ones.items()}
+    assert not torch.allclose(net(x, ops), net(x, {**ops, **halved}))
+
+
+def test_restricted_cell_ops_are_nasps_sets():
+    space = DartsSpace(include_none=False, cell_ops="restricted")
+    assert space.cell_op_names == {"normal": ("skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
+                                              "dil_conv_5x5"),
+                                   "reduce": ("max_pool_3x3", "avg_pool_3x3", "skip_connect")}
+    assert space.group("normal").skip_option == 0 and space.group("reduce").skip_option == 2
+    assert space.group("reduce").width == 3 and space.option_costs("reduce").shape == (14, 3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        genotype = space.genotype(space.uniform_selection_sample(gen))
+        assert {op for op, _ in genotype.normal} <= set(space.cell_op_names["normal"])
+        assert {op for op, _ in genotype.reduce} <= {"max_pool_3x3", "avg_pool_3x3", "skip_connect"}
+        assert space.genotype(space.selection(genotype)) == genotype
+    with pytest.raises(GenotypeError, match="outside this space's reduce ops"):
+        space.selection(Genotype(DARTS_V2.normal, DARTS_V2.normal))  # sep convs in a reduction cell
+    net = DartsSupernet(space, C=4, N=1)
+    assert set(net.cells[0].edges[0].ops) == set(space.cell_op_names["normal"])
+    assert set(net.cells[1].edges[0].ops) == set(space.cell_op_names["reduce"])
+    with pytest.raises(ConfigError, match="cell_ops='some'"):
+        DartsSpace(cell_ops="some")
+
+
+def test_nasp_defaults_to_the_restricted_space_on_nb301():
+    from harness.specs import resolve_config
+
+    assert resolve_config("nasp", "nb301", "paper")["cell_ops"] == "restricted"
+    assert resolve_config("nasp", "nb301", "paper", {"cell_ops": "all"})["cell_ops"] == "all"
+    assert resolve_config("darts", "nb301", "paper")["cell_ops"] == "all"
+    relaxed, space = _method("nasp")
+    assert relaxed.relaxation.params["normal"].shape == (14, 5) and relaxed.relaxation.params["reduce"].shape == (14, 3)

@@ -237,6 +237,26 @@ def test_bilevel_split_of_a_count_is_a_seeded_half() -> None:
     assert torch.equal(torch.cat([split.weights_idx, split.arch_idx]).sort().values, torch.arange(11))
 
 
+def test_bilevel_split_at_one_half_is_unchanged_by_train_portion() -> None:
+    labels = torch.tensor([0] * 5 + [1] * 5 + [2] * 4 + [3] * 3)
+    # the split runs made before train_portion existed (the alternating odd-class rule), pinned
+    weights = datasets.search_split(labels, "bilevel", split_seed=3).weights_idx
+    assert weights.tolist() == [0, 1, 2, 5, 6, 10, 13, 15, 16]
+
+
+def test_bilevel_split_of_a_portion_is_stratified_by_cumulative_ceilings() -> None:
+    labels = _labels()  # 10 classes x 40
+    split = datasets.search_split(labels, "bilevel", split_seed=0, train_portion=0.9091)
+    # weights per class: ceil(0.9091 * 40 c) - ceil(0.9091 * 40 (c - 1)): ceilings 37, 73, 110, 146, 182, 219, ...
+    assert labels[split.weights_idx].bincount().tolist() == [37, 36, 37, 36, 36, 37, 36, 36, 37, 36]
+    assert len(split.weights_idx) == 364 and len(split.arch_idx) == 36  # ceil(363.64); DARTS-PRIME's 90.91/9.09
+    assert torch.equal(torch.cat([split.weights_idx, split.arch_idx]).sort().values, torch.arange(400))
+    assert split.description.startswith("seeded stratified 90.91/9.09 split of the training set (split_seed 0)")
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ConfigError, match=f"train_portion={bad} must lie strictly between 0 and 1"):
+            datasets.search_split(labels, "bilevel", 0, train_portion=bad)
+
+
 def test_erm_uses_everything_for_both_steps() -> None:
     split = datasets.search_split(_labels(), "erm", split_seed=0)
     everything = torch.arange(400)
@@ -290,6 +310,20 @@ def test_stream_length_and_coverage(tiny: tuple[torch.Tensor, torch.Tensor]) -> 
     assert torch.equal(seen.sort().values, torch.arange(30))
     with pytest.raises(ConfigError, match="batch size 64 exceeds the 30 images"):
         _stream(x, y, batch_size=64)
+
+
+def test_stream_of_more_batches_takes_further_passes(tiny: tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, y = tiny
+    stream = _stream(x, y, batch_size=8)
+    one_pass = list(stream.epoch(2))
+    longer = list(stream.epoch(2, batches=len(one_pass) * 2 + 1))
+    assert len(longer) == 2 * len(one_pass) + 1
+    for (a, la), (b, lb) in zip(one_pass, longer, strict=False):  # the first pass is the one-pass epoch
+        assert torch.equal(a, b) and torch.equal(la, lb)
+    second = torch.cat([b for _, b in longer[len(one_pass): 2 * len(one_pass)]])
+    first = torch.cat([b for _, b in one_pass])
+    assert len(set(second.tolist())) == len(second) and not torch.equal(second, first)  # a reshuffled pass
+    assert [len(b) for _, b in stream.epoch(2, batches=1)] == [8]
 
 
 def test_stream_over_a_subset_yields_only_that_subset(tiny: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -47,9 +47,11 @@ class FakeRun:
         self.spec, self.cfg = spec, dict(spec.config)
         self.method = FakeMethod(clock, int(self.cfg.get("warmup_epochs", 0)))
         self.net, self.w_opt, self.steps_per_epoch = torch.nn.Linear(1, 1), None, 40
-        stream = SimpleNamespace(epoch=lambda e: itertools.repeat((None, None)))
-        self.weight_stream = self.arch_stream = stream
         self.eval_set = (None, torch.zeros(100))  # 100 images: 2 batches of 64
+
+    def epoch_context(self, epoch: int, limit: int) -> SimpleNamespace:
+        batches = list(itertools.islice(itertools.repeat((None, None)), limit))
+        return SimpleNamespace(weight_batches=batches, arch_batches=batches, epoch=epoch)
 
     def _precision(self) -> torch.autocast:
         return torch.autocast("cpu", enabled=False)

@@ -247,12 +247,11 @@ def _on(benchmark, method, **overrides):
     return get(method).create(space, cfg, torch.Generator().manual_seed(0)), space
 
 
-@pytest.mark.parametrize("benchmark", ["nb1shot1", "nb301"])
 @pytest.mark.parametrize("method", ["gdas", "gaea-gdas"])
-def test_op_rows_draw_one_op_and_edge_rows_get_soft_gumbel_weights(benchmark, method, monkeypatch):
+def test_op_rows_draw_one_op_and_edge_rows_get_soft_gumbel_weights(method, monkeypatch):
     # as the NAS-Bench-1Shot1 GDAS reference: hard one-hot sampling for the operation rows only, the soft
     # Gumbel-softmax for the input/output rows, so no node is left with a single sampled parent
-    m, space = _on(benchmark, method)
+    m, space = _on("nb1shot1", method)
     monkeypatch.setattr(methods.gumbel, "gumbel_noise", lambda shape, gen: torch.zeros(shape))
     assert m.tau == 10.0
     logits = m.relaxation.logits()
@@ -275,6 +274,19 @@ def test_op_rows_draw_one_op_and_edge_rows_get_soft_gumbel_weights(benchmark, me
     sum(weights[g.name].sum(dim=1).pow(2).sum() + weights[g.name][:, 0].sum() for g in edge_groups).backward()
     for g in edge_groups:  # the soft path gives every real input option a gradient
         assert (m.relaxation.params[g.name].grad[g.mask] != 0).all()
+
+
+@pytest.mark.parametrize("method", ["gdas", "gaea-gdas"])
+def test_on_the_darts_space_gdas_draws_ops_only_and_the_inputs_are_summed(method):
+    """DARTS's cell sums a node's inputs unweighted for every method without edge normalization (DARTS's rule),
+    so GDAS has no input rows to sample there: its draws cover the op rows, one op each."""
+    m, space = _on("nb301", method)
+    inputs = {g.name for g in space.groups if g.role == "edges"}
+    for weights in (m.draw_arch_weights(), m.training_weights()):
+        assert inputs and not inputs & set(weights)
+        for g in space.groups:
+            if g.role == "ops":
+                assert ((weights[g.name] != 0).sum(dim=1) == 1).all()
 
 
 def test_edge_sampler_gumbel_hard_samples_one_parent_per_node():

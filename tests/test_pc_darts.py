@@ -193,3 +193,15 @@ def test_warmup_epochs_hold_the_architecture(tmp_path):
     outcome, scaled = run_tiny("pc-darts", tmp_path / "scaled")
     assert outcome.status == "finished", outcome.error
     assert scaled["arch_steps"].tolist()[:2] == [0, 0] and scaled["arch_steps"].iloc[-1] > 0
+
+
+def test_gaea_pc_darts_steps_darts_cell_edge_weights_with_the_edge_rate_and_no_floor():
+    from benchmarks.darts.space import DartsSpace
+
+    cfg = resolve_config("gaea-pc-darts", "nb301", "quick", {"edge_lr": 0.3, "eg_floor": 1e-5})
+    method = get("gaea-pc-darts").create(DartsSpace(), cfg, torch.Generator().manual_seed(0))
+    groups = method.arch_optimizer.param_groups
+    params = method.relaxation.params
+    assert [p is params["normal_inputs"] or p is params["reduce_inputs"] for p in groups[1]["params"]] == [True] * 2
+    assert groups[1]["lr"] == 0.3 and groups[1]["floor"] == 0.0
+    assert groups[0]["lr"] == 0.1 and groups[0]["floor"] == 1e-5 and len(groups[0]["params"]) == 2

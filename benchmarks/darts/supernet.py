@@ -3,10 +3,12 @@
 Stem conv3x3 (3 -> 3C) + BN; ``3N + 2`` cells (DARTS ``layers = 8`` is N = 2) with reduction cells
 (stride 2, doubled channels) at ``layers // 3`` and ``2 * layers // 3``; global pooling and a linear
 classifier. A cell preprocesses its inputs c_{k-2} (FactorizedReduce after a reduction cell, else
-ReLU-Conv1x1-BN) and c_{k-1} (ReLU-Conv1x1-BN); node j sums, over its inputs i, input weight [j, i] x
-the mixed op of edge i -> j; the output concatenates nodes 2..5. Search-network BN is affine-free, and
-pools are followed by an affine-free BN in the mixed op, as in DARTS. All normal cells share the
-``normal`` weights, all reduction cells the ``reduce`` weights.
+ReLU-Conv1x1-BN) and c_{k-1} (ReLU-Conv1x1-BN); node j sums the mixed ops of its incoming edges i -> j,
+unweighted as in DARTS, or scaled by input weight [j, i] where the weights include the ``<cell>_inputs``
+groups (PC-DARTS's edge weights, or the 0/1 inputs of a discrete selection); the output concatenates
+nodes 2..5. Search-network BN is affine-free, and pools are followed by an affine-free BN in the mixed op,
+as in DARTS. All normal cells share the ``normal`` weights, all reduction cells the ``reduce`` weights; each
+cell type runs its own op list (``DartsSpace.cell_op_names``).
 
 Whatever has weight exactly 0 is not computed (an op, or a whole edge whose input weight is 0;
 ``none`` never is), so single-path methods pay only for the sampled path; one host sync per forward
@@ -113,7 +115,7 @@ class _CellWeights:
     """One cell type's weights and what of them is computed (shared by all cells of the type)."""
 
     ops: torch.Tensor  # [14, n_ops]
-    inputs: torch.Tensor  # [4, 5] input weights per node (padded)
+    inputs: torch.Tensor | None  # [4, 5] input weights per node (padded); None: inputs summed unweighted
     active: list[list[bool]]  # per edge, per op: the op runs
     edges: list[bool]  # per edge: input weight non-zero and some op (or the bypass) runs
     node_bias: list[torch.Tensor] | None  # zero_ops="scalar": per node, its zero weights summed
@@ -137,7 +139,11 @@ class Cell(nn.Module):
                 if t != node or not cw.edges[e]:
                     continue
                 out = self.edges[e](states[src], cw.ops[e], cw.active[e])
-                if out is not None:
+                if out is None:
+                    continue
+                if cw.inputs is None:
+                    total = out if total is None else total + out
+                else:
                     total = cw.inputs[j, src] * out if total is None else torch.addcmul(total, cw.inputs[j, src], out)
             if total is None:
                 ref = states[1]
@@ -167,7 +173,8 @@ class DartsSupernet(nn.Module):
         for i in range(layers):
             reduction = i in (layers // 3, 2 * layers // 3)
             c = 2 * c if reduction else c
-            cells.append(Cell(space.op_names, c_pp, c_p, c, reduction, reduction_prev, partial_channels))
+            cells.append(Cell(space.cell_op_names["reduce" if reduction else "normal"], c_pp, c_p, c, reduction,
+                              reduction_prev, partial_channels))
             reduction_prev = reduction
             c_pp, c_p = c_p, len(NODES) * c
         self.cells = nn.ModuleList(cells)
@@ -176,23 +183,25 @@ class DartsSupernet(nn.Module):
             self.register_buffer(f"mask_{cell}", space.group(f"{cell}_inputs").mask.clone(), persistent=False)
 
     def _cell_weights(self, weights: Mapping[str, torch.Tensor], cell: str, zero_ops: str) -> _CellWeights:
-        ops, inputs = weights[cell], weights[f"{cell}_inputs"]
+        """A missing ``<cell>_inputs`` entry sums every node's inputs unweighted (DARTS's cell)."""
+        ops, inputs = weights[cell], weights.get(f"{cell}_inputs")
         for name, w in ((cell, ops), (f"{cell}_inputs", inputs)):
             g = self.space.group(name)
-            if tuple(w.shape) != (g.rows, g.width):
+            if w is not None and tuple(w.shape) != (g.rows, g.width):
                 raise ValueError(f"{name} weights must be {g.rows}x{g.width}, got {tuple(w.shape)}")
-        active, live = (ops.detach() != 0).tolist(), (inputs.detach() != 0).tolist()  # one host sync per cell type
+        active = (ops.detach() != 0).tolist()  # one host sync per cell type
+        live = (self.space.group(f"{cell}_inputs").mask if inputs is None else inputs.detach() != 0).tolist()
         # an edge runs when its input weight is non-zero and it has output: a computed op, or PC-DARTS's bypass
-        runs = [o != "none" or self.partial_channels > 1 for o in self.space.op_names]
+        runs = [o != "none" or self.partial_channels > 1 for o in self.space.cell_op_names[cell]]
         edges = [live[t - NODES[0]][s] and any(a and r for a, r in zip(active[e], runs, strict=True))
                  for e, (s, t) in enumerate(EDGES)]
         bias = None
         if zero_ops == "scalar":
             mask = getattr(self, f"mask_{cell}")
             zero_ops_sum = (ops * (ops.detach() == 0)).sum(dim=-1)
-            zero_inputs = (inputs * ((inputs.detach() == 0) & mask)).sum(dim=-1)
-            bias = [zero_ops_sum[[e for e, (_, t) in enumerate(EDGES) if t == n]].sum() + zero_inputs[j]
-                    for j, n in enumerate(NODES)]
+            zero_inputs = (inputs * ((inputs.detach() == 0) & mask)).sum(dim=-1) if inputs is not None else None
+            bias = [zero_ops_sum[[e for e, (_, t) in enumerate(EDGES) if t == n]].sum()
+                    + (zero_inputs[j] if zero_inputs is not None else 0.0) for j, n in enumerate(NODES)]
         return _CellWeights(ops, inputs, active, edges, bias)
 
     def option_modules(self) -> OptionModules:

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from benchmarks.datasets import ImageData, SearchSplit
 from benchmarks.registry import ArchRecord, Benchmark
 from benchmarks.space import SearchSpace, Selection
 from nasbench_errors import ConfigError
@@ -36,6 +37,13 @@ def _oracle(oracle_dir: Path, config: Mapping[str, Any]):  # noqa: ANN202 - NB20
     return NB201Oracle.open(NB201Oracle.default_path(oracle_dir))
 
 
+def _search_split(data: ImageData, setting: str, config: Mapping[str, Any]) -> SearchSplit:
+    """NAS-Bench-201's official split on the official data, else the seeded stratified one."""
+    from benchmarks.nb201.splits import search_split
+
+    return search_split(data, setting, config)
+
+
 def _describe(space: SearchSpace, selection: Selection) -> ArchRecord:
     arch = space.arch(selection)
     return ArchRecord(arch=arch.to_string(), key=arch.index, n_skip=arch.count("skip_connect"))
@@ -50,4 +58,5 @@ BENCHMARK = Benchmark(
     open_oracle=_oracle,
     describe=_describe,
     simulates_training=True,
+    search_split=_search_split,
 )

@@ -17,9 +17,11 @@ from benchmarks.space import SearchSpace, Selection
 
 
 def _space(config: Mapping[str, Any]) -> SearchSpace:
+    """``exclude_none`` drops the zero op; ``cell_ops`` is ``all`` or NASP's ``restricted`` op set per cell type."""
     from benchmarks.darts.space import DartsSpace
 
-    return DartsSpace(include_none=not bool(config.get("exclude_none", False)))
+    return DartsSpace(include_none=not bool(config.get("exclude_none", False)),
+                      cell_ops=str(config.get("cell_ops", "all")))
 
 
 def _supernet(space: SearchSpace, config: Mapping[str, Any], num_classes: int) -> nn.Module:
