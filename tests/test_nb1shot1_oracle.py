@@ -6,6 +6,7 @@ import math
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.nb1shot1.oracle import NB1Shot1Oracle, build
@@ -155,7 +156,7 @@ def test_search_space_option_selects_the_space(fixture_oracle, tmp_path):
     outcome, epochs = run_tiny("gaea-pc-darts", tmp_path, benchmark="nb1shot1", oracle_dir=directory,
                                search_space=2, epochs=1)
     assert outcome.status == "finished", outcome.error
-    assert epochs.iloc[0]["arch"] is None  # GAEA's uniform start derives no cell yet
+    assert pd.isna(epochs.iloc[0]["arch"])  # GAEA's uniform start derives no cell yet
     assert epochs.iloc[1:]["arch"].str.startswith("ss2:").all()
     # GAEA's uniform init: ln 3 per choice block at epoch 0 (spec 6.7)
     assert epochs.iloc[0]["entropy_ops"] == pytest.approx(math.log(3), abs=1e-6)
