@@ -47,6 +47,9 @@ class Benchmark:
     describe: Callable[[SearchSpace, Selection], ArchRecord]
     #: its table charges simulated training time per cell, so the black-box baselines can search it
     simulates_training: bool = False
+    #: bumped whenever what the benchmark computes changes (space, supernet, oracle lookups, regret): part of the
+    #: run id, so runs made by an older version are superseded and rerun
+    version: int = 1
 
 
 def get(name: str) -> Benchmark:

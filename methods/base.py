@@ -17,6 +17,7 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.relaxations import Relaxation
+from nasbench_settings import Setting, boolean, integer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -137,6 +138,14 @@ class SearchMethod:
 
 SETTINGS = ("bilevel", "erm")
 
+#: Settings every method defines, declared once here; an entry's ``types`` re-declares one whose meaning differs
+#: for it (the black-box baselines' ``epochs`` are checkpoints of a simulated budget).
+COMMON_TYPES: dict[str, Setting] = {
+    "epochs": integer(ge=1, help="search epochs"),
+    "warmup_epochs": integer(ge=0, help="first epochs that train the weights only (must be fewer than epochs)"),
+    "exclude_none": boolean(help="drop the 'none' op from the search space"),
+}
+
 
 @dataclass(frozen=True)
 class QuotedResult:
@@ -173,10 +182,19 @@ class MethodEntry:
     order: int = 100
     #: numbers the method's paper reports (reference rows of the cross-method report)
     quoted: tuple[QuotedResult, ...] = ()
+    #: type and valid range of each setting in ``defaults`` / ``per_benchmark`` (``COMMON_TYPES`` are implied)
+    types: Mapping[str, Setting] = field(default_factory=dict)
+    #: bumped whenever what the method computes changes: part of the run id, so older runs are superseded
+    version: int = 1
 
     @property
     def needs_supernet(self) -> bool:
         return self.cls.needs_supernet
+
+    @property
+    def setting_types(self) -> dict[str, Setting]:
+        """The declarations of this method's settings (common ones included)."""
+        return {**COMMON_TYPES, **self.types}
 
     def create(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                device: torch.device | str = "cpu") -> SearchMethod:

@@ -12,6 +12,7 @@ import torch
 from methods.base import MethodEntry, SearchMethod
 from methods.eg import ExponentiatedGradient
 from methods.relaxations import Relaxation, Simplex
+from nasbench_settings import number
 
 
 class GaeaDarts(SearchMethod):
@@ -25,6 +26,12 @@ class GaeaDarts(SearchMethod):
             self.relaxation.parameters(), lr=float(self.config["arch_lr"]), floor=float(self.config["eg_floor"])
         )
 
+
+#: GAEA's exponentiated-gradient step on the simplex (every GAEA variant)
+GAEA_EG_TYPES = {
+    "arch_lr": number(gt=0, help="exponentiated-gradient step size of theta (GAEA's eta)"),
+    "eg_floor": number(ge=0, lt=1, help="theta is clamped to at least this, then renormalized (0: plain EG)"),
+}
 
 ENTRIES = (
     MethodEntry(
@@ -44,5 +51,6 @@ ENTRIES = (
             "exclude_none": "True on NB201 (P0 C.3) | False",
         },
         order=20,
+        types=GAEA_EG_TYPES,
     ),
 )

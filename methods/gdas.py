@@ -38,13 +38,14 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
-from methods.darts import Darts
+from methods.darts import DARTS_ARCH_ADAM_TYPES, Darts
 from methods.eg import kl_to_uniform
 from methods.entropy import mean_entropy
-from methods.gaea import GaeaDarts
+from methods.gaea import GAEA_EG_TYPES, GaeaDarts
 from methods.gumbel import sample_straight_through
-from methods.loop import weights_first
+from methods.loop import STEP_ORDERS, weights_first
 from nasbench_errors import ConfigError
+from nasbench_settings import number, one_of
 
 #: ``unsampled_grad`` option -> the supernet's ``zero_ops`` mode
 UNSAMPLED_GRAD = {"scalar": "scalar", "zero": "skip"}
@@ -129,6 +130,16 @@ class GaeaGdas(GumbelSinglePath, GaeaDarts):
 
 
 _SCHEDULE = {"tau_max": 10.0, "tau_min": 0.1, "unsampled_grad": "scalar", "exclude_none": False}
+#: the temperature schedule tau_max -> tau_min (GDAS, GAEA GDAS and PR-DARTS's hard-concrete gates)
+TEMPERATURE_TYPES = {
+    "tau_max": number(gt=0, help="temperature at the first searched epoch"),
+    "tau_min": number(gt=0, help="temperature at the last epoch (0 < tau_min <= tau_max)"),
+}
+_SCHEDULE_TYPES = {
+    **TEMPERATURE_TYPES,
+    "unsampled_grad": one_of(*UNSAMPLED_GRAD, help="gradient of the unsampled options' weights"),
+    "step_order": one_of(*STEP_ORDERS, help="which step of an iteration comes first"),
+}
 _CHOICES = {
     "unsampled_grad": "scalar (released code forward_gdas; AutoDL-Projects#36) | zero (forward_gdas_v1, #119: "
                       "only the sampled weight gets a gradient)",
@@ -155,6 +166,7 @@ ENTRIES = (
             "weight optimizer": "NB201 preset (wd 3e-4, no Nesterov) | GDAS.config: wd 5e-4, Nesterov (not an option)",
         },
         order=30,
+        types={**DARTS_ARCH_ADAM_TYPES, **_SCHEDULE_TYPES},
     ),
     MethodEntry(
         name="gaea-gdas",
@@ -178,5 +190,8 @@ ENTRIES = (
             "step_order": "arch_first (gaea_release train_search.py) | weights_first (GDAS's code)",
         },
         order=31,
+        types={**GAEA_EG_TYPES, **_SCHEDULE_TYPES,
+               "arch_weight_decay": number(ge=0, help="weight of the KL-to-uniform regularizer of theta (not "
+                                                       "Adam's weight decay as in gdas)")},
     ),
 )

@@ -33,6 +33,7 @@ from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMet
 from methods.loop import alternating_epoch
 from methods.relaxations import Relaxation
 from nasbench_errors import ConfigError
+from nasbench_settings import integer
 
 
 class Uniform(Relaxation):
@@ -159,5 +160,7 @@ ENTRIES = (
                                "on the full validation split is not implemented",
         },
         order=5,
+        types={"rsws_candidates": integer(ge=1, help="uniform candidates scored at the end of each epoch"),
+               "rsws_eval_batches": integer(ge=1, help="search-valid minibatches each candidate is scored on")},
     ),
 )

@@ -1,7 +1,8 @@
 import pytest
 
 from harness.grid import expand, parse_datasets, parse_settings
-from harness.specs import RunSpec, parse_override, resolve_config
+from harness.overrides import Override, parse_set
+from harness.specs import RunSpec, resolve_config
 from methods.registry import registry, resolve_methods
 from nasbench_errors import ConfigError
 
@@ -27,10 +28,12 @@ def test_overrides_and_their_errors():
         resolve_config("gaea-darts", "nb201", "quick", {"epoch": 5})
     with pytest.raises(ConfigError, match="scheduler_epochs"):
         resolve_config("gaea-darts", "nb201", "paper", {"scheduler_epochs": 10})
-    assert parse_override("epochs=7") == ("epochs", 7)
-    assert parse_override("oracle_budget=hp12") == ("oracle_budget", "hp12")
-    with pytest.raises(ConfigError, match="key=value"):
-        parse_override("epochs")
+    assert parse_set("epochs=7") == Override("epochs", "7")  # text until the setting's type is known
+    assert parse_set("gaea-darts.arch_lr=0.05") == Override("arch_lr", "0.05", "gaea-darts")
+    assert resolve_config("darts", "nb201", "quick", {"epochs": "7", "oracle_budget": "hp12"})["epochs"] == 7
+    for bad in ("epochs", ".epochs=3", "gaea.=3"):
+        with pytest.raises(ConfigError, match="key=value"):
+            parse_set(bad)
 
 
 def test_run_id_is_stable_and_depends_on_the_config():
@@ -44,7 +47,9 @@ def test_run_id_is_stable_and_depends_on_the_config():
 def test_execution_settings_at_their_defaults_keep_earlier_run_ids():
     a = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
     assert a.config["bf16"] is False and a.config["channels_last"] is False
-    assert a.run_id == "59d090e9a8bfa453"  # this run's id before the execution settings existed
+    # this run's id since the method and benchmark versions joined the run id (every id changed once then; the
+    # id before, 59d090e9a8bfa453, is the same hash without the versions, so the config itself did not change)
+    assert a.run_id == "814151b84d84b960"
     assert RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": False}).run_id == a.run_id
     on = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": True})
     assert on.run_id != a.run_id and on.config_hash != a.config_hash
