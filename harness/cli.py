@@ -258,9 +258,7 @@ def methods(
         table.add_row(f"{e.name} v{e.version}" if verbose else e.name, e.title, e.relaxation, e.update_rule,
                       e.default_setting, e.paper)
         if verbose:
-            types = e.setting_types
-            preset = ", ".join(f"{k}={_shown(v)} ({types[k].describe() if k in types else 'undeclared'})"
-                               for k, v in e.defaults.items())
+            preset = preset_text(e)
             per_bench = "; ".join(f"{b}: {', '.join(f'{k}={_shown(v)}' for k, v in o.items())}"
                                   for b, o in e.per_benchmark.items())
             choices = "\n".join(f"{k}: {v}" for k, v in e.choices.items())
@@ -270,9 +268,16 @@ def methods(
     if verbose:
         console.print("Settings that mean different things in different methods (`harness config METHOD` shows "
                       "one method's):")
-        for key, meanings in _differing_meanings().items():
+        for key, meanings in differing_meanings().items():
             console.print(f"  {key}: " + "; ".join(f"{', '.join(names)}: {text}" for text, names in meanings.items()),
                           highlight=False, soft_wrap=True)
+
+
+def preset_text(entry) -> str:  # noqa: ANN001 - a MethodEntry
+    """A method's defaults with each setting's type and range: ``arch_lr=0.0003 (float > 0), ...``."""
+    types = entry.setting_types
+    return ", ".join(f"{k}={_shown(v)} ({types[k].describe() if k in types else 'undeclared'})"
+                     for k, v in entry.defaults.items())
 
 
 def _shown(value: object) -> str:
@@ -281,7 +286,7 @@ def _shown(value: object) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
-def _differing_meanings() -> dict[str, dict[str, list[str]]]:
+def differing_meanings() -> dict[str, dict[str, list[str]]]:
     """setting -> {meaning: methods} for the settings whose declared meaning differs between methods."""
     from methods.registry import registry
 

@@ -364,6 +364,8 @@ class Store:
         for col in runs.c:
             if col.name not in df:
                 df[col.name] = None
+        for col in ("superseded_by", "source_revision"):  # None, never NaN, where a run has none
+            df[col] = pd.Series([v if isinstance(v, str) else None for v in df[col]], dtype=object, index=df.index)
         for col in _RUN_JSON:
             empty = {} if col in ("config", "versions") else None
             df[col] = df[col].map(lambda s, e=empty: json.loads(s) if isinstance(s, str) else e)
