@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.specs import BENCHMARK_PRESETS, resolve
+from harness.specs import setting_names
 from methods import registry
 from nasbench_errors import ConfigError
 
@@ -59,9 +59,7 @@ def _targets(scope: str) -> tuple[list[str], int]:
 def assign(overrides: Sequence[Override], methods: Sequence[str], benchmark: str,
            profile: str) -> dict[str, dict[str, Any]]:
     """method -> {key: value} of the overrides that reach it; every override must reach a method."""
-    if benchmark not in BENCHMARK_PRESETS:
-        resolve(methods[0], benchmark, profile)  # raises the error naming the valid benchmarks
-    keys = {m: set(resolve(m, benchmark, profile).config) for m in methods}
+    keys = {m: setting_names(m, benchmark, profile) for m in methods}
     chosen: dict[str, dict[str, tuple[int, Override]]] = {m: {} for m in methods}
     for item in overrides:
         targets, rank = _targets(item.scope)

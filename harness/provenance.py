@@ -64,7 +64,9 @@ def source_revision() -> tuple[str | None, bool | None]:
 
 
 def run_row(spec: RunSpec, device: torch.device, split: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``runs`` row of a run that starts (or resumes) now."""
+    """The ``runs`` row of a run that starts (or resumes) now. ``split`` is the run's ``split_description``
+    (which data split the search used, e.g. the NB201 split file or the harness's seeded split), stored in the
+    ``split`` column; a split recorded under ``versions["split"]`` by older code is read there too."""
     commit, dirty = source_revision()
     return {
         "run_id": spec.run_id, "method": spec.method, "benchmark": spec.benchmark, "dataset": spec.dataset,

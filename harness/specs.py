@@ -131,9 +131,9 @@ class Resolved:
     overrides: dict[str, Any]
 
 
-def resolve(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> Resolved:
-    """Resolve the layers (module docstring), check every value against its declaration and refuse no-op
-    combinations. ``overrides`` must name settings the run has; text values (``--set``) are parsed."""
+def _layers(method: str, benchmark: str, profile: str) -> tuple[dict[str, Any], dict[str, str], int]:
+    """(config, the layer that set each value, the search length before the profile) without ``--set``,
+    unchecked."""
     entry = registry.get(method)
     _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
     _check_name("profile", profile, PROFILES)
@@ -151,13 +151,26 @@ def resolve(method: str, benchmark: str, profile: str, overrides: Mapping[str, A
     planned = int(config["epochs"])
     layer(f"profile {profile}", PROFILES[profile])
     layer(f"profile {profile} on {benchmark}", PROFILE_OVERRIDES.get((profile, benchmark), {}))
+    return config, origin, planned
+
+
+def setting_names(method: str, benchmark: str, profile: str) -> set[str]:
+    """The settings a run of ``method`` on ``benchmark`` has (what ``--set`` may name)."""
+    return set(_layers(method, benchmark, profile)[0])
+
+
+def resolve(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> Resolved:
+    """Resolve the layers (module docstring), check every value against its declaration and refuse no-op
+    combinations. ``overrides`` must name settings the run has; text values (``--set``) are parsed."""
+    config, origin, planned = _layers(method, benchmark, profile)
     types = setting_types(method, benchmark)
     unknown = [k for k in (overrides or {}) if k not in config]
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r} for {method} on {benchmark}; "
                           f"valid: {', '.join(sorted(config))}")
     given = {k: (types.get(k) or infer(config[k])).check(k, v) for k, v in (overrides or {}).items()}
-    layer("--set", given)
+    config.update(given)
+    origin.update(dict.fromkeys(given, "--set"))
     config = check_all(config, types)
     if "warmup_epochs" in config and "warmup_epochs" not in given:
         scaled = scaled_warmup(config["warmup_epochs"], planned, config["epochs"])

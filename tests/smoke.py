@@ -21,6 +21,9 @@ from results.store import Store
 from tests.conftest import SHARED_DATA, shared_file
 
 TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "eval_limit": 64, "epochs": 2}
+#: per method, what keeps a tiny run a search: CS10 steps the architecture once per 10 weight steps, more than a
+#: tiny run takes (a search without architecture steps is refused), so here once per 2
+TINY_METHOD: dict[str, dict[str, Any]] = {"darts-prime-cs10": {"arch_every": 2}}
 #: what the black-box baselines search on: the 12-epoch accuracies and the training seconds per epoch
 BLACKBOX_TABLES = ("nb201-hp12-mean-accuracies.csv", "nb201-cifar10-costs.csv")
 
@@ -46,7 +49,7 @@ def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int 
         shared_file("cifar-10-batches-py/data_batch_1")
     oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles", blackbox=not get(method).needs_supernet)
     spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
-                          {**TINY, **overrides})
+                          {**TINY, **TINY_METHOD.get(method, {}), **overrides})
     store = Store(tmp_path / "results.db")
     env = RunEnvironment(store=store, data_root=SHARED_DATA, oracle_dir=oracle_dir,
                          checkpoint_dir=tmp_path / "ckpt", device=torch.device("cpu"))
