@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +15,10 @@ from rich.table import Table
 from harness.bench.command import bench
 from harness.report_cli import report
 from nasbench_errors import ConfigError, HarnessError
+
+if TYPE_CHECKING:
+    from harness.overrides import Override
+    from methods.base import MethodEntry
 
 app = typer.Typer(
     help="Benchmark weight-sharing NAS methods on tabular benchmarks (NAS-Bench-201, ...).\n\n"
@@ -76,7 +81,7 @@ def directory_option(option: str, path: Path | None) -> Path | None:
     return path
 
 
-def _space_overrides(space: str | None, benchmark: str, overrides: list) -> list[list]:  # noqa: ANN001
+def _space_overrides(space: str | None, benchmark: str, overrides: list[Override]) -> list[list[Override]]:
     """One ``search_space`` override per space named by ``--space`` (none without it)."""
     from harness.overrides import Override
 
@@ -160,7 +165,6 @@ def run(
                                 seed_list, profile, [*overrides, *extra])]
     step_bars = RichProgress() if progress else NullProgress()
     chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
-    directory_option("--checkpoint-dir", checkpoint_dir_)
     if data_root is not None or os.environ.get("HARNESS_DATA_ROOT"):
         check_data_root(resolve_data_root(data_root))
     ckpt = str(checkpoint_dir(checkpoint_dir_, sqlite_file(store_url(store))))
@@ -273,7 +277,7 @@ def methods(
                           highlight=False, soft_wrap=True)
 
 
-def preset_text(entry) -> str:  # noqa: ANN001 - a MethodEntry
+def preset_text(entry: MethodEntry) -> str:
     """A method's defaults with each setting's type and range: ``arch_lr=0.0003 (float > 0), ...``."""
     types = entry.setting_types
     return ", ".join(f"{k}={_shown(v)} ({types[k].describe() if k in types else 'undeclared'})"
@@ -281,8 +285,6 @@ def preset_text(entry) -> str:  # noqa: ANN001 - a MethodEntry
 
 
 def _shown(value: object) -> str:
-    import json
-
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 

@@ -434,16 +434,18 @@ def _migrate(conn: sa.Connection) -> None:
 
 
 def _engine(url: str, timeout: float, location: str | Path) -> sa.Engine:
-    """The engine of a store URL; an unknown scheme or a missing driver is a one-line StoreError."""
+    """The engine of a store URL; an unknown scheme or a missing driver is a one-line StoreError (naming the URL
+    without its password)."""
     parsed = _parse_url(url, location)
+    shown = parsed.render_as_string(hide_password=True)
     try:
         return sa.create_engine(url, connect_args=_connect_args(url, timeout))
     except sa.exc.NoSuchModuleError:
-        raise StoreError(f"--store {location}: unknown database scheme {parsed.drivername!r}; give a SQLite file "
+        raise StoreError(f"--store {shown}: unknown database scheme {parsed.drivername!r}; give a SQLite file "
                          "path, sqlite:///PATH or postgresql+psycopg://user@host/db") from None
     except ImportError as exc:
         hint = " (pip install 'nasbench-harness[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
-        raise StoreError(f"--store {location}: the database driver for {parsed.drivername!r} is not installed "
+        raise StoreError(f"--store {shown}: the database driver for {parsed.drivername!r} is not installed "
                          f"({exc.name or exc}){hint}") from None
 
 
