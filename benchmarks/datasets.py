@@ -185,6 +185,23 @@ def resolve_data_root(cli_value: str | None) -> Path:
     return Path(value).expanduser()
 
 
+def check_data_root(root: Path) -> Path:
+    """``root`` if it can hold datasets: a missing folder is fine (each dataset then says how to get it), a file
+    or a folder that cannot be listed is a DataError."""
+    if not root.exists():
+        return root
+    if not root.is_dir():
+        raise DataError(f"data root {root} is a file, not a directory; pass --data-root DIR (or set "
+                        f"{DATA_ROOT_ENV}=DIR), the folder that holds cifar-10-batches-py/ and the other datasets")
+    try:
+        with os.scandir(root):
+            pass
+    except OSError as exc:
+        raise DataError(f"data root {root} cannot be read ({exc.strerror or exc}); fix its permissions or pass "
+                        "another --data-root") from None
+    return root
+
+
 def _how_to_get(spec: DatasetSpec, root: Path) -> str:
     if spec.url is None:
         return (

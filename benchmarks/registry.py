@@ -51,6 +51,9 @@ class Benchmark:
     #: the weights/architecture split of a search (data, setting, config): the benchmark's protocol, by default
     #: the seeded stratified split of the training set
     search_split: Callable[[ImageData, str, Mapping[str, Any]], SearchSplit] = default_search_split
+    #: bumped whenever what the benchmark computes changes (space, supernet, oracle lookups, regret): part of the
+    #: run id, so runs made by an older version are superseded and rerun
+    version: int = 1
 
 
 def get(name: str) -> Benchmark:

@@ -36,7 +36,8 @@ class BlackBoxRun:
     """The state of one black-box run between checkpoints."""
 
     steps_per_epoch = 1  # the progress display advances once per checkpoint
-    split_description = "none: a black-box search queries the table, it trains on no images"
+    #: no images: the search reads the benchmark table alone (``runs.split``)
+    split_description = {"description": "none: a black-box search reads the benchmark table, no images"}
 
     def __init__(self, spec: RunSpec, env: RunEnvironment) -> None:
         self.spec, self.env, self.cfg = spec, env, spec.config

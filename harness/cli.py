@@ -1,11 +1,12 @@
-"""The ``harness`` command line: run, methods, status, data, report."""
+"""The ``harness`` command line: run, methods, config, status, data, report."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +15,10 @@ from rich.table import Table
 from harness.bench.command import bench
 from harness.report_cli import report, reproduction
 from nasbench_errors import ConfigError, HarnessError
+
+if TYPE_CHECKING:
+    from harness.overrides import Override
+    from methods.base import MethodEntry
 
 app = typer.Typer(
     help="Benchmark weight-sharing NAS methods on tabular benchmarks (NAS-Bench-201, ...).\n\n"
@@ -64,22 +69,33 @@ def checkpoint_dir(option: Path | None, store_path: Path | None) -> Path:
 def _seeds(count: int, first: int) -> list[int]:
     if count < 1:
         raise ConfigError(f"--seeds must be at least 1, got {count}")
+    if first < 0:
+        raise ConfigError(f"--first-seed must be at least 0, got {first} (seeds are integers >= 0)")
     return list(range(first, first + count))
 
 
-def _space_overrides(space: str | None, benchmark: str, overrides: dict) -> list[dict[str, int]]:
+def directory_option(option: str, path: Path | None) -> Path | None:
+    """A directory option's path; one that names an existing file is an error (checked before any write)."""
+    if path is not None and path.expanduser().exists() and not path.expanduser().is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a directory; name a directory (created if absent)")
+    return path
+
+
+def _space_overrides(space: str | None, benchmark: str, overrides: list[Override]) -> list[list[Override]]:
     """One ``search_space`` override per space named by ``--space`` (none without it)."""
+    from harness.overrides import Override
+
     if space is None:
-        return [{}]
+        return [[]]
     if benchmark != "nb1shot1":
         raise ConfigError(f"--space applies to --benchmark nb1shot1 only, not {benchmark}; drop --space")
-    if "search_space" in overrides:
+    if any(o.key == "search_space" for o in overrides):
         raise ConfigError("--space and --set search_space=... conflict; give one of them")
     names = ["1", "2", "3"] if space.strip() == "all" else [p.strip() for p in space.split(",") if p.strip()]
     bad = [n for n in names if n not in ("1", "2", "3")]
     if bad or not names:
         raise ConfigError(f"--space {space!r}: NAS-Bench-1Shot1 has spaces 1, 2 and 3; give e.g. --space 1,2,3")
-    return [{"search_space": int(n)} for n in dict.fromkeys(names)]
+    return [[Override("search_space", int(n))] for n in dict.fromkeys(names)]
 
 
 @app.command()
@@ -95,8 +111,11 @@ def run(
     profile: Annotated[str, typer.Option("--profile", help="paper: the papers' settings; quick: a CPU-sized "
                                          "search (C=8, N=1, 2000 images, 3 epochs).")] = "paper",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value (repeatable), "
-                                                   "e.g. --set epochs=10 --set eg_floor=1e-5. Speed: --set bf16=true "
-                                                   "(bfloat16 autocast), --set channels_last=true (GPU only).")] = None,
+                                                   "e.g. --set epochs=10 --set eg_floor=1e-5; it reaches the methods "
+                                                   "that have the setting. Scoped: --set gaea-darts.arch_lr=0.05 (a "
+                                                   "method) or --set gaea.eg_floor=1e-5 (a family). Speed: --set "
+                                                   "bf16=true (bfloat16 autocast), --set channels_last=true (GPU "
+                                                   "only). `harness config METHOD` shows every setting.")] = None,
     space: Annotated[str | None, typer.Option("--space", help="NAS-Bench-1Shot1 search spaces: a comma list of "
                                               "1, 2, 3 or 'all' (same as --set search_space=N per space).")] = None,
     store: StoreOpt = "results.db",
@@ -128,34 +147,48 @@ def run(
 
     Each run trains a weight-sharing supernet and, after every epoch, looks up the derived
     architecture in the benchmark table, writing regret, entropy and supernet metrics to the store.
-    An interrupted command resumes each unfinished run from its last finished epoch.
+    An interrupted command resumes each unfinished run from its last finished epoch. Finished runs made
+    by an older version of their method or benchmark are shown as superseded and run again (their rows
+    stay in the store, marked). Every option and setting is checked before the store is opened.
     """
-    from benchmarks.datasets import resolve_data_root
+    from benchmarks.datasets import check_data_root, resolve_data_root
     from harness.estimate import format_duration
     from harness.executors import RunTask, plan, run_grid
-    from harness.grid import expand, parse_datasets, parse_settings, runnable_methods
+    from harness.grid import expand, parse_datasets, parse_settings, runnable_methods, superseded_runs
     from harness.monitor import StoreProgress
+    from harness.overrides import parse_set
     from harness.progress import NullProgress, RichProgress
-    from harness.specs import parse_override
     from methods.registry import get as get_method
     from methods.registry import resolve_methods
-    from results.store import Store
+    from results.store import Store, sqlite_file, store_url
 
-    overrides = dict(parse_override(s) for s in (set_ or []))
+    overrides = [parse_set(s) for s in (set_ or [])]
     names = runnable_methods(resolve_methods(methods), benchmark, methods)
+    seed_list = _seeds(seeds, first_seed)
     specs = [spec for extra in _space_overrides(space, benchmark, overrides)
              for spec in expand(names, benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
-                                _seeds(seeds, first_seed), profile, {**overrides, **extra})]
+                                seed_list, profile, [*overrides, *extra])]
     step_bars = RichProgress() if progress else NullProgress()
     chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
+    if data_root is not None or os.environ.get("HARNESS_DATA_ROOT"):
+        check_data_root(resolve_data_root(data_root))
+    ckpt = str(checkpoint_dir(checkpoint_dir_, sqlite_file(store_url(store))))
+    directory_option("--checkpoint-dir", Path(ckpt))
     st = Store(store)
     status = st.run_status([s.run_id for s in specs])
+    replaced = superseded_runs(st, specs)
     skip = {"finished"} | (set() if retry_failed else {"failed"})
     todo = [s for s in specs if status.get(s.run_id) not in skip]
     console.print(f"{len(specs)} runs requested; {len(specs) - len(todo)} already in {store} "
                   f"({sum(status.get(s.run_id) == 'finished' for s in specs)} finished, "
                   f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run"
                   + (f" with the {chosen.executor.name} executor." if todo else "."))
+    if replaced:
+        console.print(f"{sum(map(len, replaced.values()))} stored run(s) were made by an older version of their "
+                      "method or benchmark: superseded (kept in the store, left out of reports) and run again:")
+        for s in specs:
+            for old in replaced.get(s.run_id, []):
+                console.print(f"  {old.run_id} -> {s.run_id}  {s.label}: {old.why}", highlight=False)
     estimates = _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, benchmark, dataset,
                                 setting, seeds, first_seed, names) if estimate and todo else {}
     if dry_run:
@@ -166,13 +199,14 @@ def run(
                              else f"~{format_duration(guess.seconds)} ({guess.basis})"),
                           highlight=False)
         return
+    for new_id, olds in replaced.items():
+        st.mark_superseded([o.run_id for o in olds], new_id)
     if not todo:
         _print_final(st, [s.run_id for s in specs])
         return
     # black-box runs (rea, rs, reinforce) read the benchmark table alone: no data root needed for them
     needs_images = any(get_method(s.method).needs_supernet for s in todo)
     root, oracles = str(resolve_data_root(data_root)) if needs_images else "", str(oracle_dir(oracle_dir_))
-    ckpt = str(checkpoint_dir(checkpoint_dir_, st.path))
     tasks = [RunTask(s, st.url, root, oracles, ckpt, chosen.device) for s in todo]
     parallel = chosen.executor.name != "in-process"
     display = (StoreProgress() if progress else NullProgress()) if parallel else step_bars
@@ -233,7 +267,7 @@ def _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, b
         for other in FASTER_PROFILES:
             alt = [x for extra in _space_overrides(space, benchmark, overrides)
                    for x in expand(names, benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
-                                   _seeds(seeds, first_seed), other, {**overrides, **extra})]
+                                   _seeds(seeds, first_seed), other, [*overrides, *extra])]
             alt_total, _ = summarize(alt, estimator.estimate(alt), slots)
             faster.append(f"--profile {other} (~{format_duration(alt_total)})")
         console.print(f"[yellow]the paper profile on a CPU takes about {format_duration(total)} for this "
@@ -278,8 +312,9 @@ def _fmt(value: object, spec: str = ".2f") -> str:
 
 @app.command()
 def methods(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show each method's paper preset and "
-                                          "the documented choices where the papers are ambiguous.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show each method's paper preset with "
+                                          "each setting's type and range, and the documented choices where the "
+                                          "papers are ambiguous.")] = False,
 ) -> None:
     """List the search methods: paper, relaxation, update rule and default setting."""
     from methods.registry import families, registry
@@ -288,15 +323,79 @@ def methods(
     for col in ("name", "method", "relaxation", "update rule", "setting", "paper"):
         table.add_column(col, overflow="fold")
     for e in registry().values():
-        table.add_row(e.name, e.title, e.relaxation, e.update_rule, e.default_setting, e.paper)
+        table.add_row(f"{e.name} v{e.version}" if verbose else e.name, e.title, e.relaxation, e.update_rule,
+                      e.default_setting, e.paper)
         if verbose:
-            preset = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
-            per_bench = "; ".join(f"{b}: {', '.join(f'{k}={v}' for k, v in o.items())}"
+            preset = preset_text(e)
+            per_bench = "; ".join(f"{b}: {', '.join(f'{k}={_shown(v)}' for k, v in o.items())}"
                                   for b, o in e.per_benchmark.items())
             choices = "\n".join(f"{k}: {v}" for k, v in e.choices.items())
             table.add_row("", "preset", preset, per_bench, "", choices)
     console.print(table)
     console.print("families: " + "; ".join(f"{f} = {', '.join(n)}" for f, n in families().items()))
+    if verbose:
+        console.print("Settings that mean different things in different methods (`harness config METHOD` shows "
+                      "one method's):")
+        for key, meanings in differing_meanings().items():
+            console.print(f"  {key}: " + "; ".join(f"{', '.join(names)}: {text}" for text, names in meanings.items()),
+                          highlight=False, soft_wrap=True)
+
+
+def preset_text(entry: MethodEntry) -> str:
+    """A method's defaults with each setting's type and range: ``arch_lr=0.0003 (float > 0), ...``."""
+    types = entry.setting_types
+    return ", ".join(f"{k}={_shown(v)} ({types[k].describe() if k in types else 'undeclared'})"
+                     for k, v in entry.defaults.items())
+
+
+def _shown(value: object) -> str:
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def differing_meanings() -> dict[str, dict[str, list[str]]]:
+    """setting -> {meaning: methods} for the settings whose declared meaning differs between methods."""
+    from methods.registry import registry
+
+    by_key: dict[str, dict[str, list[str]]] = {}
+    for e in registry().values():
+        for key, setting in e.setting_types.items():
+            if key in e.defaults:
+                by_key.setdefault(key, {}).setdefault(setting.help or setting.describe(), []).append(e.name)
+    return {k: v for k, v in sorted(by_key.items()) if len(v) > 1}
+
+
+@app.command("config")
+def config_(
+    method: Annotated[str, typer.Argument(help="Method name (see `harness methods`).")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark.")] = "nb201",
+    profile: Annotated[str, typer.Option("--profile", help="paper or quick.")] = "paper",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value, METHOD.key=value or "
+                                                   "FAMILY.key=value, as for `harness run`.")] = None,
+    space: Annotated[str | None, typer.Option("--space", help="NAS-Bench-1Shot1 search space (1, 2 or 3).")] = None,
+) -> None:
+    """Every setting of a run of METHOD: its resolved value, type and range, and the layer that set it
+    (benchmark preset, method default, the method's per-benchmark value, profile, --set)."""
+    import benchmarks.registry
+    from harness.overrides import assign, parse_set
+    from harness.specs import resolve
+    from methods.registry import get
+
+    entry = get(method)
+    items = [parse_set(s) for s in (set_ or [])]
+    extra = _space_overrides(space, benchmark, items)
+    if len(extra) > 1:
+        raise ConfigError(f"--space {space!r}: harness config shows one space; give one of 1, 2, 3")
+    given = assign([*items, *extra[0]], [method], benchmark, profile)[method]
+    resolved = resolve(method, benchmark, profile, given)
+    table = Table(title=f"{method} v{entry.version} on {benchmark} v{benchmarks.registry.get(benchmark).version}, "
+                  f"profile {profile}")
+    for col in ("setting", "value", "type and range", "set by", "meaning"):
+        table.add_column(col, overflow="fold")
+    for key in sorted(resolved.config, key=str.lower):
+        setting = resolved.types.get(key)
+        table.add_row(key, _shown(resolved.config[key]), setting.describe() if setting else "undeclared",
+                      resolved.origin[key], setting.help if setting else "")
+    console.print(table)
 
 
 @app.command()
@@ -308,12 +407,16 @@ def status(
     from results.store import Store
 
     st = Store(store, create=False)
+    if st.note:
+        Console(stderr=True).print(f"note: {st.note}", highlight=False, soft_wrap=True)
     runs = st.runs_df()
     if runs.empty:
         console.print(f"{store} holds no runs yet.")
         return
     counts = runs["status"].value_counts().to_dict()
-    console.print(f"{store}: {len(runs)} runs (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
+    superseded = int(runs["superseded_by"].notna().sum())
+    console.print(f"{store}: {len(runs)} runs (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")"
+                  + (f"; {superseded} superseded by a newer method or benchmark version" if superseded else ""))
     _print_final(st, list(runs["run_id"]), verbose)
 
 

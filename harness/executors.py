@@ -14,6 +14,7 @@ epochs stay, so rerunning the command resumes it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from collections import deque
@@ -321,15 +322,33 @@ def slot_devices(gpus: Sequence[int], runs_per_gpu: int, jobs: int | None) -> li
     return [f"cuda:{gpus[i % len(gpus)]}" for i in range(jobs)]
 
 
+def check_device(device: str, cuda_devices: int | None) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; with ``cuda_devices`` known (this machine runs the runs), a
+    CUDA device must exist."""
+    if not _DEVICE.fullmatch(device):
+        raise ConfigError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N")
+    if cuda_devices is None or not device.startswith("cuda"):
+        return
+    index = int(device.partition(":")[2] or 0)
+    if index >= cuda_devices:
+        have = "no CUDA device" if not cuda_devices else f"{cuda_devices} CUDA device(s) (cuda:0..{cuda_devices - 1})"
+        raise ConfigError(f"--device {device}: this machine has {have}; use --device cpu or auto")
+
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
 def plan(executor: str = "local", jobs: int | None = None, gpus: str | None = None, runs_per_gpu: int | None = None,
          scheduler: str | None = None, device: str = "auto", progress: NullProgress | None = None,
-         cuda_devices: int | None = None) -> Plan:
+         cuda_devices: int | None = None, cpu_cores: int | None = None) -> Plan:
     """Check the execution options together and build the executor; conflicting options are a ConfigError.
 
-    ``cuda_devices`` is the number of visible CUDA devices (detected when None).
+    ``cuda_devices`` is the number of visible CUDA devices and ``cpu_cores`` this machine's cores (detected
+    when None).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
+    check_device(device, None)
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     if runs_per_gpu is not None and runs_per_gpu < 1:
@@ -342,7 +361,7 @@ def plan(executor: str = "local", jobs: int | None = None, gpus: str | None = No
     if executor == "local":
         if scheduler is not None:
             raise ConfigError("--scheduler needs --executor dask or --executor ray")
-        return _plan_local(jobs, gpu_list, runs_per_gpu, device, progress, cuda_devices)
+        return _plan_local(jobs, gpu_list, runs_per_gpu, device, progress, cuda_devices, cpu_cores)
     for option, given in (("--jobs", jobs is not None), ("--gpus", gpu_list is not None)):
         if given:
             raise ConfigError(f"{option} is for --executor local; with --executor {executor} the cluster's "
@@ -358,11 +377,13 @@ def plan(executor: str = "local", jobs: int | None = None, gpus: str | None = No
 
 
 def _plan_local(jobs: int | None, gpus: list[int] | None, runs_per_gpu: int | None, device: str,
-                progress: NullProgress | None, cuda_devices: int | None) -> Plan:
+                progress: NullProgress | None, cuda_devices: int | None, cpu_cores: int | None) -> Plan:
     if cuda_devices is None:
         import torch
 
         cuda_devices = torch.cuda.device_count()
+    check_device(device, cuda_devices)
+    cores = cpu_cores if cpu_cores is not None else os.cpu_count() or 1
     if gpus is not None:
         missing = [g for g in gpus if g >= cuda_devices]
         if missing:
@@ -375,10 +396,13 @@ def _plan_local(jobs: int | None, gpus: list[int] | None, runs_per_gpu: int | No
     if gpus is not None:
         devices = slot_devices(gpus, runs_per_gpu or 1, jobs)
     else:
+        if jobs is not None and jobs > cores:
+            raise ConfigError(f"--jobs {jobs} exceeds the {cores} CPU cores of this machine (each local worker "
+                              f"needs one); use --jobs {cores} or fewer")
         devices = [device] * (jobs or 1)
     if len(devices) == 1:
         return Plan(InProcessExecutor(progress), devices[0])
-    threads = None if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // len(devices))
+    threads = None if "OMP_NUM_THREADS" in os.environ else max(1, cores // len(devices))
     return Plan(LocalExecutor(devices, threads), devices[0])
 
 

@@ -27,15 +27,21 @@ def report(
     GAEA Figures 1, 2, 4 and 5 (PNG, PDF) and OUT/index.html. Items whose runs the store lacks are
     listed with the `harness run` command that produces them.
     """
+    from rich.console import Console
+
     from benchmarks.nb201.oracle import NB201Oracle
-    from harness.cli import console, oracle_dir
+    from harness.cli import console, directory_option, oracle_dir
     from results.reports import build_report
     from results.store import Store
 
+    directory_option("--out", out)
     table = NB201Oracle.default_path(oracle_dir(oracle_dir_))
     # an explicitly named table must exist (open raises with the import command); the default one may not
     oracle = NB201Oracle.open(table) if oracle_dir_ is not None or table.exists() else None
-    result = build_report(Store(store, create=False), out, oracle)
+    st = Store(store, create=False)
+    if st.note:
+        Console(stderr=True).print(f"note: {st.note}", highlight=False, soft_wrap=True)
+    result = build_report(st, out, oracle)
     drawn = [name for name, files in result.figures.items() if files]
     console.print(f"report written to {result.index}: {len(result.tables)} tables, "
                   f"figures {', '.join(drawn) or 'none'}")

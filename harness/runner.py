@@ -16,11 +16,8 @@ Ctrl-C reaching Dask or Ray workers, which get no signal) stops at its next chec
 from __future__ import annotations
 
 import itertools
-import json
-import platform
 import random
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -47,6 +44,7 @@ from harness.checkpoint import (
     save_checkpoint,
 )
 from harness.progress import NullProgress
+from harness.provenance import run_row
 from harness.records import detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
@@ -97,23 +95,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        harness_version = version("nasbench-harness")
-    except PackageNotFoundError:
-        harness_version = "unknown"
-    return {"harness": harness_version, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 @lru_cache(maxsize=4)
 def _load_data(dataset: str, root: str, device: str, train_limit: int | None, subset_seed: int) -> ImageData:
     """Datasets are shared by all runs of a grid in one process."""
@@ -138,7 +119,12 @@ class SearchRun:
         self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
                                None if limit is None else int(limit), int(self.cfg["split_seed"]))
         split = self.bench.search_split(self.data, spec.setting, self.cfg)
-        self.split_description = split.description
+        #: the data split this search uses, as the store records it (``runs.split``)
+        self.split_description = {
+            "description": split.description, "setting": spec.setting, "split_seed": int(self.cfg["split_seed"]),
+            "train_images": len(self.data.train_y), "weights_images": len(split.weights_idx),
+            "arch_images": len(split.arch_idx), "arch_source": split.arch_source,
+        }
         self.channels_last = choice(self.cfg, "channels_last", (False, True))
         if self.channels_last and env.device.type == "cpu":
             raise ConfigError("channels_last=true is a GPU setting: on the CPU, torch's oneDNN weight-gradient "
@@ -372,15 +358,7 @@ def _resume_point(run: SearchRun | BlackBoxRun, env: RunEnvironment) -> dict[str
 
 def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
     run = make_run(spec, env)  # data, oracle and config problems raise here, before anything is stored
-    env.store.upsert_run({
-        "run_id": spec.run_id, "method": spec.method, "benchmark": spec.benchmark, "dataset": spec.dataset,
-        "setting": spec.setting, "seed": spec.seed, "profile": spec.profile,
-        "config": json.dumps(spec.config, sort_keys=True), "config_hash": spec.config_hash,
-        "status": "running", "error": None, "epochs_planned": spec.epochs,
-        # the split rides in versions until the store has a provenance record (issue 15)
-        "versions": json.dumps({**versions(), "split": run.split_description}), "host": socket.gethostname(),
-        "device": describe_device(env.device),
-    })
+    env.store.upsert_run(run_row(spec, env.device, run.split_description))
     steps_per_epoch = run.steps_per_epoch
     progress = env.progress
     on_step = _StopCheck(env.store, spec.run_id, progress.step)

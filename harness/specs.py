@@ -3,10 +3,17 @@
 A run's configuration is resolved in layers, later layers winning:
 benchmark preset (the paper's weight-training settings) < method defaults (the method paper's values)
 < method overrides the paper states for that benchmark < profile (``paper`` changes nothing, ``quick``
-shrinks everything to CPU size; a profile that shortens the search shortens a warm-up by the same
-fraction, so a 3-epoch run of PC-DARTS is not all warm-up) < the user's ``--set key=value`` overrides.
-The run id hashes the method, benchmark, dataset, setting, seed and the resolved config, so the same
-request always maps to the same run and a changed value is a new run.
+shrinks everything to CPU size) < the user's ``--set key=value`` overrides. A profile or ``--set epochs``
+that shortens the search shortens a warm-up by the same fraction, so a 3-epoch run of PC-DARTS is not all
+warm-up; a warm-up set explicitly that covers the whole search is refused.
+
+Every setting declares its type and valid range once, where it is defined (``PRESET_TYPES`` here, a
+method's ``MethodEntry.types``); every resolved value is checked against it, ``--set`` text is parsed to
+it, and combinations that would make a search do nothing are refused, all before anything runs.
+
+The run id hashes the method, benchmark, dataset, setting, seed, the resolved config and the method's and
+benchmark's versions, so the same request always maps to the same run, a changed value is a new run, and
+a fixed method (its version bumped) never reuses a run made before the fix.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 import benchmarks.registry
 from methods import registry
 from nasbench_errors import ConfigError
+from nasbench_settings import Setting, boolean, check_all, infer, integer, number, one_of
 
 #: The weight-training settings every benchmark's search shares (the DARTS family's SGD: lr 0.025 cosine-annealed
 #: to 0.001, momentum 0.9, weight decay 3e-4, gradient clipping 5).
@@ -75,6 +83,32 @@ PROFILE_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("quick", "nb301"): {"C": 4, "batch_size": 16, "train_limit": 256, "eval_limit": 128},
 }
 
+#: Type and valid range of every preset, profile and execution setting (methods declare theirs on their entry).
+PRESET_TYPES: dict[str, Setting] = {
+    "lr": number(gt=0, help="SGD learning rate of the supernet weights (cosine-annealed)"),
+    "lr_min": number(ge=0, help="weight learning rate at the end of the cosine schedule"),
+    "momentum": number(ge=0, lt=1, help="SGD momentum of the weights"),
+    "weight_decay": number(ge=0, help="SGD weight decay of the weights"),
+    "grad_clip": number(gt=0, help="gradient-norm clip of the weight step"),
+    "scheduler_epochs": integer(ge=1, nullable=True, help="epochs the cosine schedule spans (null: the run's)"),
+    "split_seed": integer(ge=0, help="seed of the bilevel split and of the train_limit subset"),
+    "train_limit": integer(ge=1, nullable=True, help="training images used (null: all)"),
+    "eval_limit": integer(ge=1, nullable=True, help="held-out images for the supernet metrics (null: all)"),
+    "batch_size": integer(ge=1, help="minibatch size of both streams"),
+    "C": integer(ge=1, help="channels of the first cell"),
+    "N": integer(ge=1, help="cells per stage"),
+    "search_space": one_of(1, 2, 3, help="NAS-Bench-1Shot1 search space"),
+    "channels_last": boolean(help="NHWC tensors and kernels (GPU only)"),
+    "bf16": boolean(help="bfloat16 autocast of every forward pass"),
+}
+#: per benchmark: the training budgets its table answers for
+BENCHMARK_TYPES: dict[str, dict[str, Setting]] = {
+    "nb201": {"oracle_budget": one_of("hp200", "hp12", help="training budget of the oracle's numbers")},
+    "nb1shot1": {"oracle_budget": one_of("e108", help="training budget of the oracle's numbers")},
+    "nb301": {"oracle_budget": one_of("e98", help="epoch of the surrogate's prediction")},
+}
+
+
 def _check_name(kind: str, value: str, valid: Mapping[str, Any] | tuple[str, ...]) -> None:
     if value not in valid:
         raise ConfigError(f"unknown {kind} {value!r}; valid {kind}s: {', '.join(valid)}")
@@ -88,48 +122,101 @@ def scaled_warmup(warmup: int, planned_epochs: int, epochs: int) -> int:
     return min(max(round(warmup * epochs / planned_epochs), 1), max(epochs - 1, 0))
 
 
-def resolve_config(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
-    """The full configuration of a run (see the module docstring for the layers)."""
+def setting_types(method: str, benchmark: str) -> dict[str, Setting]:
+    """The declaration of every setting a run of ``method`` on ``benchmark`` has."""
+    return {**PRESET_TYPES, **BENCHMARK_TYPES.get(benchmark, {}), **registry.get(method).setting_types}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved configuration, the layer that set each value, the declarations and the applied overrides."""
+
+    config: dict[str, Any]
+    origin: dict[str, str]
+    types: dict[str, Setting]
+    overrides: dict[str, Any]
+
+
+def _layers(method: str, benchmark: str, profile: str) -> tuple[dict[str, Any], dict[str, str], int]:
+    """(config, the layer that set each value, the search length before the profile) without ``--set``,
+    unchecked."""
     entry = registry.get(method)
     _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
     _check_name("profile", profile, PROFILES)
-    config: dict[str, Any] = dict(EXECUTION_DEFAULTS)
-    config.update(BENCHMARK_PRESETS[benchmark])
-    config.update(entry.defaults)
-    config.update(entry.per_benchmark.get(benchmark, {}))
+    config: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    def layer(name: str, values: Mapping[str, Any]) -> None:
+        config.update(values)
+        origin.update(dict.fromkeys(values, name))
+
+    layer("execution default", EXECUTION_DEFAULTS)
+    layer("benchmark preset", BENCHMARK_PRESETS[benchmark])
+    layer("method default", entry.defaults)
+    layer(f"method on {benchmark}", entry.per_benchmark.get(benchmark, {}))
     planned = int(config["epochs"])
-    config.update(PROFILES[profile])
-    config.update(PROFILE_OVERRIDES.get((profile, benchmark), {}))
-    if "warmup_epochs" in config:
-        config["warmup_epochs"] = scaled_warmup(int(config["warmup_epochs"]), planned, int(config["epochs"]))
-    for key, value in (overrides or {}).items():
-        if key not in config:
-            raise ConfigError(
-                f"unknown setting {key!r} for {method} on {benchmark}; valid: {', '.join(sorted(config))}")
-        config[key] = value
-    if config["scheduler_epochs"] is not None and int(config["scheduler_epochs"]) < int(config["epochs"]):
+    layer(f"profile {profile}", PROFILES[profile])
+    layer(f"profile {profile} on {benchmark}", PROFILE_OVERRIDES.get((profile, benchmark), {}))
+    return config, origin, planned
+
+
+def setting_names(method: str, benchmark: str, profile: str) -> set[str]:
+    """The settings a run of ``method`` on ``benchmark`` has (what ``--set`` may name)."""
+    return set(_layers(method, benchmark, profile)[0])
+
+
+def resolve(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> Resolved:
+    """Resolve the layers (module docstring), check every value against its declaration and refuse no-op
+    combinations. ``overrides`` must name settings the run has; text values (``--set``) are parsed."""
+    config, origin, planned = _layers(method, benchmark, profile)
+    types = setting_types(method, benchmark)
+    unknown = [k for k in (overrides or {}) if k not in config]
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} for {method} on {benchmark}; "
+                          f"valid: {', '.join(sorted(config))}")
+    given = {k: (types.get(k) or infer(config[k])).check(k, v) for k, v in (overrides or {}).items()}
+    config.update(given)
+    origin.update(dict.fromkeys(given, "--set"))
+    config = check_all(config, types)
+    if "warmup_epochs" in config and "warmup_epochs" not in given:
+        scaled = scaled_warmup(config["warmup_epochs"], planned, config["epochs"])
+        if scaled != config["warmup_epochs"]:
+            origin["warmup_epochs"] += (f", scaled with epochs ({config['warmup_epochs']} of {planned} -> "
+                                        f"{scaled} of {config['epochs']})")
+            config["warmup_epochs"] = scaled
+    _refuse_no_ops(config)
+    return Resolved(config, origin, types, given)
+
+
+def _refuse_no_ops(config: Mapping[str, Any]) -> None:
+    """Combinations of valid values that would make the search do nothing, or that contradict each other."""
+    epochs = config["epochs"]
+    if config.get("warmup_epochs", 0) >= epochs:
+        raise ConfigError(f"warmup_epochs={config['warmup_epochs']} covers the whole search (epochs={epochs}): the "
+                          "architecture would never be updated; set warmup_epochs below epochs, or leave it unset "
+                          "(it is scaled with epochs)")
+    if config["scheduler_epochs"] is not None and config["scheduler_epochs"] < epochs:
         raise ConfigError(
-            f"scheduler_epochs={config['scheduler_epochs']} is shorter than epochs={config['epochs']}; "
+            f"scheduler_epochs={config['scheduler_epochs']} is shorter than epochs={epochs}; "
             "use a value >= epochs or leave it unset"
         )
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+    if "tau_min" in config and config["tau_min"] > config["tau_max"]:
+        raise ConfigError(f"tau_min={config['tau_min']:g} is above tau_max={config['tau_max']:g}: the temperature "
+                          "anneals from tau_max down to tau_min; set tau_min <= tau_max")
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with a JSON value where it parses (numbers, true/false/null, lists), else a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"bad --set {text!r}; write key=value, e.g. --set epochs=10")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+def resolve_config(method: str, benchmark: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """The full configuration of a run (see the module docstring for the layers)."""
+    return resolve(method, benchmark, profile, overrides).config
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One search run: method x benchmark x dataset x setting x seed under a resolved config."""
+    """One search run: method x benchmark x dataset x setting x seed under a resolved config.
+
+    ``overrides`` are the ``--set`` values that reached this run (recorded with it); the versions are those of
+    the method and benchmark that will compute it (part of the run id).
+    """
 
     method: str
     benchmark: str
@@ -138,17 +225,26 @@ class RunSpec:
     seed: int
     profile: str
     config: Mapping[str, Any] = field(hash=False)
+    overrides: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    method_version: int = 1
+    benchmark_version: int = 1
 
     @classmethod
     def create(cls, method: str, benchmark: str, dataset: str, setting: str, seed: int, profile: str,
                overrides: Mapping[str, Any] | None = None) -> RunSpec:
         entry = registry.get(method)
         _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
-        _check_name("dataset", dataset, benchmarks.registry.get(benchmark).datasets)
+        bench = benchmarks.registry.get(benchmark)
+        _check_name("dataset", dataset, bench.datasets)
         if setting not in entry.settings:
             raise ConfigError(f"{method} has no setting {setting!r}; it supports {', '.join(entry.settings)}")
-        config = resolve_config(method, benchmark, profile, overrides)
-        return cls(method, benchmark, dataset, setting, int(seed), profile, config)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed {seed!r} is not valid: seeds are integers >= 0 (--first-seed)")
+        resolved = resolve(method, benchmark, profile, overrides)
+        if entry.needs_supernet:
+            _refuse_empty_epochs(resolved.config, setting)
+        return cls(method, benchmark, dataset, setting, seed, profile, resolved.config, resolved.overrides,
+                   entry.version, bench.version)
 
     @property
     def config_hash(self) -> str:
@@ -157,7 +253,8 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         ident = {"method": self.method, "benchmark": self.benchmark, "dataset": self.dataset,
-                 "setting": self.setting, "seed": self.seed, "config": identity_config(self.config)}
+                 "setting": self.setting, "seed": self.seed, "config": identity_config(self.config),
+                 "versions": {"method": self.method_version, "benchmark": self.benchmark_version}}
         return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:16]
 
     @property
@@ -167,6 +264,25 @@ class RunSpec:
     @property
     def label(self) -> str:
         return f"{self.method}/{self.setting} {self.benchmark}:{self.dataset} seed {self.seed}"
+
+
+def _refuse_empty_epochs(config: Mapping[str, Any], setting: str) -> None:
+    """A ``train_limit`` too small for one minibatch per stream, or for one architecture step of a constant
+    schedule, makes the search do nothing (without a limit the datasets are large enough)."""
+    if config["train_limit"] is None:
+        return
+    images = config["train_limit"] // 2 if setting == "bilevel" else config["train_limit"]
+    steps = images // config["batch_size"]
+    where = "each bilevel half" if setting == "bilevel" else "the training set"
+    if steps == 0:
+        raise ConfigError(f"train_limit={config['train_limit']} leaves {images} images in {where}, fewer than "
+                          f"batch_size={config['batch_size']}: no step would be taken; raise train_limit or lower "
+                          "batch_size")
+    searched = steps * (config["epochs"] - config.get("warmup_epochs", 0))
+    if config.get("schedule") == "constant" and config["arch_every"] > searched:
+        raise ConfigError(f"arch_every={config['arch_every']} exceeds the {searched} weight steps of the search "
+                          f"({steps} per epoch): the architecture would never be updated; lower arch_every or "
+                          "raise epochs or train_limit")
 
 
 def identity_config(config: Mapping[str, Any]) -> dict[str, Any]:

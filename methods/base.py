@@ -25,6 +25,7 @@ from methods.loop import weights_first
 from methods.options import choice
 from methods.relaxations import Relaxation
 from methods.samplers import RoleSampler, check_temperatures, temperature
+from nasbench_settings import Setting, boolean, integer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -221,6 +222,14 @@ class SearchMethod:
 
 SETTINGS = ("bilevel", "erm")
 
+#: Settings every method defines, declared once here; an entry's ``types`` re-declares one whose meaning differs
+#: for it (the black-box baselines' ``epochs`` are checkpoints of a simulated budget).
+COMMON_TYPES: dict[str, Setting] = {
+    "epochs": integer(ge=1, help="search epochs"),
+    "warmup_epochs": integer(ge=0, help="first epochs that train the weights only (must be fewer than epochs)"),
+    "exclude_none": boolean(help="drop the 'none' op from the search space"),
+}
+
 
 @dataclass(frozen=True)
 class QuotedResult:
@@ -260,10 +269,19 @@ class MethodEntry:
     #: benchmark name -> why the method cannot search it (its space lacks what the method needs); ``--methods
     #: all`` there skips the method, naming it is an error with this reason
     refusals: Mapping[str, str] = field(default_factory=dict)
+    #: type and valid range of each setting in ``defaults`` / ``per_benchmark`` (``COMMON_TYPES`` are implied)
+    types: Mapping[str, Setting] = field(default_factory=dict)
+    #: bumped whenever what the method computes changes: part of the run id, so older runs are superseded
+    version: int = 1
 
     @property
     def needs_supernet(self) -> bool:
         return self.cls.needs_supernet
+
+    @property
+    def setting_types(self) -> dict[str, Setting]:
+        """The declarations of this method's settings (common ones included)."""
+        return {**COMMON_TYPES, **self.types}
 
     def create(self, space: SearchSpace, config: Mapping[str, Any], generator: torch.Generator,
                device: torch.device | str = "cpu") -> SearchMethod:

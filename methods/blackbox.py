@@ -28,6 +28,7 @@ from methods.base import SearchMethod
 from methods.relaxations import Relaxation
 from methods.rsws import Uniform
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number, one_of
 
 #: One option index per decision, over the space's groups in order (every decision picks one option).
 Arch = tuple[int, ...]
@@ -37,6 +38,11 @@ Evaluate = Callable[[Selection], tuple[float, float]]
 #: The NAS-Bench-201 protocol shared by every black-box entry (scripts-search/NAS-Bench-201-algos/*.sh).
 BLACKBOX_DEFAULTS: dict[str, Any] = {"epochs": 50, "time_budget": 12000.0, "signal_budget": "hp12",
                                      "exclude_none": False}
+BLACKBOX_TYPES = {
+    "epochs": integer(ge=1, help="checkpoints (rows) evenly spaced over the simulated budget, not training epochs"),
+    "time_budget": number(gt=0, help="simulated seconds of training the search may spend"),
+    "signal_budget": one_of("hp12", "hp200", help="training budget of the validation accuracy the search sees"),
+}
 BLACKBOX_CHOICES: dict[str, str] = {
     "time_budget": "12000 s (NB201 scripts, every dataset) | 20000 s (NATS-Bench algos-v2 default)",
     "epochs": "50 checkpoints of simulated time (harness choice: rows every 240 s of the 12,000 s budget)",

@@ -10,6 +10,7 @@ import torch
 
 from methods.base import MethodEntry, SearchMethod
 from methods.relaxations import Relaxation, SoftmaxLogits
+from nasbench_settings import number, numbers
 
 
 class Darts(SearchMethod):
@@ -26,6 +27,12 @@ class Darts(SearchMethod):
 
 
 DARTS_ARCH_ADAM = {"arch_lr": 3e-4, "arch_betas": (0.5, 0.999), "arch_weight_decay": 1e-3, "arch_init_scale": 1e-3}
+DARTS_ARCH_ADAM_TYPES = {
+    "arch_lr": number(gt=0, help="Adam step size of the architecture logits"),
+    "arch_betas": numbers(2, ge=0, lt=1, help="Adam betas of the architecture optimizer"),
+    "arch_weight_decay": number(ge=0, help="Adam weight decay of the architecture logits"),
+    "arch_init_scale": number(ge=0, help="std of the initial logits, times N(0, 1) (0: all equal)"),
+}
 
 ENTRIES = (
     MethodEntry(
@@ -48,5 +55,6 @@ ENTRIES = (
             "scheduler_epochs": "= epochs | 50 (the released GAEA NB201 command anneals over 50 while searching 25)",
         },
         order=10,
+        types=DARTS_ARCH_ADAM_TYPES,
     ),
 )

@@ -45,10 +45,11 @@ import torch
 
 from benchmarks.space import SearchSpace, derive_selection, one_hot_weights, used_rows
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.loop import EpochMeter
 from methods.options import choice, positive
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number, one_of
 
 Weights = dict[str, torch.Tensor]
 
@@ -266,6 +267,26 @@ BASE: dict[str, Any] = {
     "fimt_trace_epochs": 1, "regularizer": "pr", "pr_rho": 0.1, "pr_norm": "l2", "pr_space": "softmax",
     "pr_granularity": "step", "admm_rho": 0.1, "admm_every": 10, "admm_decay": 0.8,
 }
+TYPES = {
+    **DARTS_ARCH_ADAM_TYPES,
+    "arch_lr": number(gt=0, help="step size of alpha (Adam or SGD: arch_optimizer)"),
+    "arch_optimizer": one_of("adam", "sgd", help="the optimizer of alpha"),
+    "schedule": one_of("fimt", "constant", help="when alpha steps: Fisher-informed (FIMT) or every arch_every"),
+    "arch_every": integer(ge=1, help="weight steps per alpha step of the constant schedule"),
+    "fimt_h0": number(gt=0, help="FIMT initial threshold h_0"),
+    "fimt_hi": number(ge=1, help="FIMT threshold growth h_i per weight step without an alpha step"),
+    "fimt_r": integer(ge=1, help="FIMT r: the threshold shrinks by h_i^-r after an alpha step"),
+    "fimt_lambda": number(ge=0, le=1, help="FIMT EMA factor lambda of ||grad_w L_train||^2"),
+    "fimt_trace_epochs": integer(ge=0, help="epochs whose FIMT trace is kept in the row's extra"),
+    "regularizer": one_of("pr", "admm", "none", help="proximity regularization, ADMM, or none"),
+    "pr_rho": number(ge=0, help="PR weight rho_p"),
+    "pr_norm": one_of("l2", "squared", help="norm of the proximity penalty"),
+    "pr_space": one_of("softmax", "logits", help="what the proximity penalty constrains"),
+    "pr_granularity": one_of("step", "epoch", help="how often PR's coefficient c grows"),
+    "admm_rho": number(ge=0, help="ADMM weight rho_a"),
+    "admm_every": integer(ge=1, help="alpha steps between ADMM z/u updates"),
+    "admm_decay": number(ge=0, le=1, help="ADMM dual decay lambda_u"),
+}
 CHOICES = {
     "pr_norm": "l2: ||a - Pi_S(a)||_2 as printed in Eq. 8 and Alg. 1 | squared (the spec reads the printed norm as "
                "a typo; ADMM's S1 squares it)",
@@ -287,7 +308,8 @@ def _entry(name: str, title: str, rule: str, order: int, **defaults: Any) -> Met
     return MethodEntry(
         name=name, cls=DartsPrime, families=("darts-prime",), title=title, paper=PAPER,
         relaxation="softmax(alpha) mixture per decision", update_rule=rule, default_setting="bilevel",
-        defaults={**BASE, **defaults}, per_benchmark={"nb201": {"exclude_none": True}}, choices=CHOICES, order=order)
+        defaults={**BASE, **defaults}, per_benchmark={"nb201": {"exclude_none": True}}, choices=CHOICES, order=order,
+        types=TYPES)
 
 
 ENTRIES = (

@@ -16,6 +16,7 @@ from torch import nn
 from methods.base import Batch, MethodEntry, SearchMethod
 from methods.eg import ExponentiatedGradient, kl_to_uniform
 from methods.relaxations import Relaxation, Simplex
+from nasbench_settings import number
 
 
 class GaeaDarts(SearchMethod):
@@ -39,6 +40,12 @@ class GaeaDarts(SearchMethod):
         return loss
 
 
+#: GAEA's exponentiated-gradient step on the simplex (every GAEA variant)
+GAEA_EG_TYPES = {
+    "arch_lr": number(gt=0, help="exponentiated-gradient step size of theta (GAEA's eta)"),
+    "eg_floor": number(ge=0, lt=1, help="theta is clamped to at least this, then renormalized (0: plain EG)"),
+}
+
 ENTRIES = (
     MethodEntry(
         name="gaea-darts",
@@ -57,5 +64,6 @@ ENTRIES = (
             "exclude_none": "True on NB201 (P0 C.3) | False",
         },
         order=20,
+        types=GAEA_EG_TYPES,
     ),
 )

@@ -38,12 +38,20 @@ theta: deterministic, unlike a sampled path; the discrete metric uses the argmax
 from __future__ import annotations
 
 from methods.base import MethodEntry
-from methods.darts import Darts
-from methods.gaea import GaeaDarts
+from methods.darts import DARTS_ARCH_ADAM_TYPES, Darts
+from methods.gaea import GAEA_EG_TYPES, GaeaDarts
+from methods.loop import STEP_ORDERS
+from methods.samplers import SAMPLER_TYPES, TEMPERATURE_TYPES
+from nasbench_settings import number, one_of
 
 #: GDAS's sampling: one op per operation row; soft Gumbel-softmax weights on input/output rows (1Shot1 reference)
 GDAS_SAMPLING = {"sampler": "gumbel-hard", "edge_sampler": "gumbel-soft"}
 _SCHEDULE = {**GDAS_SAMPLING, "tau_max": 10.0, "tau_min": 0.1, "unsampled_grad": "scalar", "exclude_none": False}
+_SCHEDULE_TYPES = {
+    **TEMPERATURE_TYPES, **SAMPLER_TYPES,
+    "unsampled_grad": one_of("scalar", "zero", help="gradient of the unsampled options' weights"),
+    "step_order": one_of(*STEP_ORDERS, help="which step of an iteration comes first"),
+}
 _CHOICES = {
     "unsampled_grad": "scalar (released code forward_gdas; AutoDL-Projects#36) | zero (forward_gdas_v1, #119: "
                       "only the sampled weight gets a gradient)",
@@ -72,6 +80,7 @@ ENTRIES = (
             "weight optimizer": "NB201 preset (wd 3e-4, no Nesterov) | GDAS.config: wd 5e-4, Nesterov (not an option)",
         },
         order=30,
+        types={**DARTS_ARCH_ADAM_TYPES, **_SCHEDULE_TYPES},
     ),
     MethodEntry(
         name="gaea-gdas",
@@ -95,5 +104,8 @@ ENTRIES = (
             "step_order": "arch_first (gaea_release train_search.py) | weights_first (GDAS's code)",
         },
         order=31,
+        types={**GAEA_EG_TYPES, **_SCHEDULE_TYPES,
+               "arch_weight_decay": number(ge=0, help="weight of the KL-to-uniform regularizer of theta (not "
+                                                       "Adam's weight decay as in gdas)")},
     ),
 )

@@ -51,6 +51,7 @@ from methods.base import Batch, EpochContext, MethodEntry, SearchMethod
 from methods.box import Box, complexity_penalty
 from methods.hessian import WeightSpace, grads, unrolled_gradient
 from methods.options import choice, positive
+from nasbench_settings import number, numbers, one_of
 
 #: weight of the ops that ``nasp_grad=all`` forwards besides the selected one: non-zero, so the supernet
 #: computes them and their entries get a gradient, and far below float32 resolution of any activation
@@ -152,6 +153,18 @@ NASP_DEFAULTS = {
     "arch_init": 0.5, "arch_init_noise": 1e-3, "nasp_eta": 0.0, "nasp_grad": "selected",
     "nasp_prox_value": "keep", "epochs": 50, "warmup_epochs": 0, "exclude_none": True,
 }
+NASP_TYPES = {
+    "arch_lr": number(gt=0, help="step size of A (Adam or SGD: arch_optimizer)"),
+    "arch_betas": numbers(2, ge=0, lt=1, help="Adam betas of the architecture optimizer"),
+    "arch_weight_decay": number(ge=0, help="weight decay of A"),
+    "arch_optimizer": one_of("adam", "sgd", help="the optimizer of A"),
+    "arch_init": number(ge=0, le=1, help="initial value of every entry of A (the box is [0, 1])"),
+    "arch_init_noise": number(ge=0, help="std of the noise added to the initial A"),
+    "nasp_eta": number(ge=0, help="weight of the complexity regularizer R"),
+    "nasp_grad": one_of("selected", "all", help="which entries of A get a gradient"),
+    "nasp_prox_value": one_of("keep", "one", help="value of the kept entry after the proximal step"),
+}
+_PA_ORDER = {"pa_order": one_of(1, 2, help="order of the architecture gradient of the ablations")}
 NASP_CHOICES = {
     "nasp_grad": "selected (literal Alg. 2, spec 5.4 [H]) | all (released xujinfan/NASP-codes: dense arch forward)",
     "nasp_prox_value": "keep (Euclidean prox_C1, Eq. 7) | one (released code binarizes to 1)",
@@ -177,7 +190,7 @@ ENTRIES = (
         relaxation="A in [0,1] (box), Abar = prox_C(A) one-hot (k-hot) support",
         update_rule="A <- clip01(A - eps grad_Abar (L_val(w, Abar) + eta R(Abar))); w <- SGD(grad_w L_train(w, Abar))",
         default_setting="bilevel", defaults=NASP_DEFAULTS, per_benchmark=NASP_PER_BENCHMARK, choices=NASP_CHOICES,
-        order=60,
+        order=60, types=NASP_TYPES,
     ),
     MethodEntry(
         name="nasp-pa", cls=NaspPA, families=("nasp",), title="NASP ablation: standard proximal algorithm",
@@ -185,6 +198,7 @@ ENTRIES = (
         update_rule="A <- prox_C(A - eps grad_A F(w(A), A)), second-order grad (Eq. 6); w <- SGD(grad_w L_train(w, A))",
         default_setting="bilevel", defaults={**NASP_DEFAULTS, "pa_order": 2}, per_benchmark=NASP_PER_BENCHMARK,
         choices={**NASP_CHOICES, "pa_order": "2 (paper: 'evaluated by (6)') | 1 (first order)"}, order=61,
+        types={**NASP_TYPES, **_PA_ORDER},
     ),
     MethodEntry(
         name="nasp-pa-lazy", cls=NaspPALazy, families=("nasp",), title="NASP ablation: lazy proximal algorithm",
@@ -193,5 +207,6 @@ ENTRIES = (
                     "w <- SGD(grad_w L_train(w, Abar))",
         default_setting="bilevel", defaults={**NASP_DEFAULTS, "pa_order": 2}, per_benchmark=NASP_PER_BENCHMARK,
         choices={**NASP_CHOICES, "pa_order": "2 (paper: 'evaluated by (6)') | 1 (first order)"}, order=62,
+        types={**NASP_TYPES, **_PA_ORDER},
     ),
 )

@@ -27,11 +27,12 @@ from __future__ import annotations
 import torch
 
 from methods.base import MethodEntry
-from methods.darts import Darts
+from methods.darts import DARTS_ARCH_ADAM_TYPES, Darts
 from methods.eg import ExponentiatedGradient
 from methods.entropy import mean_entropy, normalized_mean_entropy
-from methods.gaea import GaeaDarts
+from methods.gaea import GAEA_EG_TYPES, GaeaDarts
 from methods.relaxations import Relaxation, Simplex, SoftmaxLogits
+from nasbench_settings import integer, number
 
 
 def edge_entropy_fields(relaxation: Relaxation) -> dict[str, float]:
@@ -82,6 +83,7 @@ class GaeaPcDarts(GaeaDarts):
 
 
 _PARTIAL = {"partial_channels": 4, "epochs": 50, "exclude_none": False}
+_PARTIAL_TYPES = {"partial_channels": integer(ge=1, help="K: the ops see 1/K of the channels (1: all of them)")}
 
 ENTRIES = (
     MethodEntry(
@@ -110,6 +112,7 @@ ENTRIES = (
             "weight optimizer": "NB201 preset | PC-DARTS DARTS-space batch 256, lr 0.1 (not used on NB201)",
         },
         order=40,
+        types={**DARTS_ARCH_ADAM_TYPES, **_PARTIAL_TYPES},
     ),
     MethodEntry(
         name="gaea-pc-darts",
@@ -135,5 +138,7 @@ ENTRIES = (
             "partial_channels": "4 (PC-DARTS K) | 1",
         },
         order=41,
+        types={**GAEA_EG_TYPES, **_PARTIAL_TYPES,
+               "edge_lr": number(gt=0, help="exponentiated-gradient step size of the edge simplices")},
     ),
 )

@@ -43,10 +43,12 @@ from torch import nn
 
 from benchmarks.space import DecisionGroup, SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
+from methods.darts import DARTS_ARCH_ADAM_TYPES
 from methods.gates import HardConcreteGates, bernoulli_entropy
 from methods.options import positive
-from methods.samplers import check_temperatures
+from methods.samplers import TEMPERATURE_TYPES, check_temperatures
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number
 
 
 def zeta(nodes: int) -> float:
@@ -187,5 +189,12 @@ ENTRIES = (
                             "FactorizedReduce skip is not counted)",
         },
         order=50,
+        types={**DARTS_ARCH_ADAM_TYPES, **TEMPERATURE_TYPES,
+               "arch_init_scale": number(ge=0, help="std of the initial gate logits beta"),
+               "pr_lambda_skip": number(ge=0, help="weight of the skip-connection gate regularizer"),
+               "pr_lambda_nonskip": number(ge=0, help="weight of the non-skip gate regularizer"),
+               "pr_lambda_path": number(ge=0, help="weight of the path-depth regularizer (subtracted)"),
+               "pr_sample_ops": integer(ge=1, help="options gated (sampled) per decision"),
+               "pr_nodes": integer(ge=1, nullable=True, help="h, nodes of the cell (null: from the space)")},
     ),
 )

@@ -8,7 +8,7 @@ distribution is uniform throughout, so the reported entropy is ln |O| per decisi
 from __future__ import annotations
 
 from methods.base import MethodEntry
-from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch, BlackBoxMethod
+from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, BLACKBOX_TYPES, Arch, BlackBoxMethod
 
 
 class RandomSearch(BlackBoxMethod):
@@ -31,5 +31,6 @@ ENTRIES = (
         settings=("bilevel",),
         choices=dict(BLACKBOX_CHOICES),
         order=1,
+        types=BLACKBOX_TYPES,
     ),
 )

@@ -20,8 +20,9 @@ import torch
 
 from benchmarks.space import SearchSpace
 from methods.base import MethodEntry
-from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch, BlackBoxMethod
+from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, BLACKBOX_TYPES, Arch, BlackBoxMethod
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, one_of
 
 MUTATIONS = ("node", "uniform")
 
@@ -107,5 +108,8 @@ ENTRIES = (
         choices={**BLACKBOX_CHOICES,
                  "rea_mutation": "node: a node, then one of its edges (R_EA.py) | uniform: an edge uniformly"},
         order=0,
+        types={**BLACKBOX_TYPES, "rea_population": integer(ge=1, help="population size"),
+               "rea_sample": integer(ge=1, help="tournament size (drawn with replacement)"),
+               "rea_mutation": one_of(*MUTATIONS, help="how the tournament winner is mutated")},
     ),
 )

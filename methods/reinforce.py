@@ -20,9 +20,10 @@ import torch
 
 from benchmarks.space import SearchSpace
 from methods.base import MethodEntry
-from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch, BlackBoxMethod
+from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, BLACKBOX_TYPES, Arch, BlackBoxMethod
 from methods.relaxations import Relaxation, SoftmaxLogits
 from nasbench_errors import ConfigError
+from nasbench_settings import number
 
 
 class MovingAverage:
@@ -106,5 +107,7 @@ ENTRIES = (
                  "reinforce_lr": "0.001 (the usage line of REINFORCE.sh) | 0.01 .. 0.5 (the sweep of "
                                  "hps/GRID-RL.sh)"},
         order=2,
+        types={**BLACKBOX_TYPES, "reinforce_lr": number(gt=0, help="Adam step size of the policy logits"),
+               "reinforce_ema": number(ge=0, lt=1, help="momentum of the reward baseline (EMA)")},
     ),
 )

@@ -25,6 +25,7 @@ from benchmarks.space import Selection
 from methods.base import MethodEntry
 from methods.candidates import CandidateSearch, selection_key, space_size
 from methods.relaxations import Relaxation
+from nasbench_settings import integer
 
 __all__ = ["RandomSearchWS", "Uniform", "space_size"]
 
@@ -91,5 +92,7 @@ ENTRIES = (
                                "on the full validation split is not implemented",
         },
         order=5,
+        types={"rsws_candidates": integer(ge=1, help="uniform candidates scored at the end of each epoch"),
+               "rsws_eval_batches": integer(ge=1, help="search-valid minibatches each candidate is scored on")},
     ),
 )

@@ -53,6 +53,7 @@ from benchmarks.space import DecisionGroup, one_hot_weights
 from methods import gumbel
 from methods.dirichlet import dirichlet_rsample
 from nasbench_errors import ConfigError
+from nasbench_settings import number, one_of
 
 if TYPE_CHECKING:
     from methods.relaxations import Relaxation
@@ -141,6 +142,19 @@ class UniformPath(Sampler):
 
 SAMPLERS: dict[str, Sampler] = {s.name: s for s in (Dense(), GumbelHard(), GumbelSoft(), ReinMax(), Dirichlet(),
                                                       UniformPath())}
+
+
+#: the temperature schedule tau_max -> tau_min (the Gumbel samplers, PR-DARTS's hard-concrete gates)
+TEMPERATURE_TYPES = {
+    "tau_max": number(gt=0, help="temperature at the first searched epoch"),
+    "tau_min": number(gt=0, help="temperature at the last epoch (0 < tau_min <= tau_max)"),
+}
+#: the config keys that name a method's samplers (``RoleSampler.from_config``)
+SAMPLER_TYPES = {
+    "sampler": one_of(*SAMPLERS, help="how the architecture step draws the op rows' mixing weights"),
+    "edge_sampler": one_of(*SAMPLERS, help="how the architecture step draws the input (edge) rows' weights"),
+    "weight_sampler": one_of(*SAMPLERS, help="how the weight step draws its mixing weights"),
+}
 
 
 def get_sampler(name: str, key: str = "sampler") -> Sampler:

@@ -31,9 +31,10 @@ import torch
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.hessian import LossAt, Tensors, WeightSpace, amended_gradient, norm, unrolled_gradient
 from methods.options import choice
+from nasbench_settings import number, one_of
 
 HVP_MODES = ("finite_difference", "exact")
 
@@ -162,6 +163,9 @@ ENTRIES = (
             "exclude_none": "True on NB201, as the harness's DARTS (P0 C.3) | False",
         },
         order=11,
+        types={**DARTS_ARCH_ADAM_TYPES, "hvp": one_of(*HVP_MODES, help="how Hessian-vector products are computed"),
+               "unrolled_step": one_of("gradient", "optimizer", help="the virtual weight step w'"),
+               "unrolled_lr": number(gt=0, nullable=True, help="xi of the virtual step (null: the weight LR)")},
     ),
     MethodEntry(
         name="amended-darts",
@@ -191,5 +195,8 @@ ENTRIES = (
                 "preset keeps DARTS's 16). Our runs are P2's A_orig setting (eta = 0.1 without the modifications)",
         },
         order=12,
+        types={**DARTS_ARCH_ADAM_TYPES, "hvp": one_of(*HVP_MODES, help="how Hessian-vector products are computed"),
+               "amend_eta": number(ge=0, help="eta of the amended term g2' (0: first-order DARTS)"),
+               "fd_eps": one_of("per_stage", "shared", help="finite-difference epsilon of the two products")},
     ),
 )

@@ -39,6 +39,7 @@ from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMet
 from methods.eg import ExponentiatedGradient
 from methods.options import positive
 from methods.relaxations import Relaxation, Simplex
+from nasbench_settings import integer, number
 
 
 def per_example_grads(losses: torch.Tensor, params: Sequence[torch.Tensor], chunk: int) -> list[torch.Tensor]:
@@ -160,5 +161,8 @@ ENTRIES = (
                       "other benchmarks (DARTS's search length)",
         },
         order=25,
+        types={"arch_lr": number(gt=0, nullable=True, help="Hedge step size eta (null: sqrt(2 ln N / T) / L)"),
+               "xnas_clip": number(gt=0, help="L: per-example gradients are clipped to [-L, L]"),
+               "per_example_chunk": integer(ge=1, help="examples per vectorized backward (memory only)")},
     ),
 )

@@ -1,13 +1,20 @@
 """The results store: SQLAlchemy Core over SQLite by default, any SQLAlchemy URL for clusters.
 
 Tables (documented in the README):
-- ``runs``: one row per RunSpec (its id is the hash of the spec), with the resolved config, status,
-  versions, host and device.
+- ``runs``: one row per RunSpec (its id is the hash of the spec), with the resolved config, status and
+  the run's provenance: the ``--set`` overrides, profile, method and benchmark versions, package versions,
+  source revision, data split, host, device and threads; ``superseded_by`` marks a run made by an older
+  method or benchmark version once a newer one replaces it (the row stays).
 - ``epochs``: one row per run and search epoch (epoch 0 = before any update): derived architecture,
   oracle accuracy and regret of the run's own dataset, entropies, supernet metrics, timings.
 - ``lookups``: every oracle value of a derived architecture (each dataset, split, budget), the
   transfer results; each row carries its training budget.
 - ``meta``: the schema version.
+
+Schema versions: 1 (first release); 2 adds the provenance columns (``overrides``, ``method_version``,
+``benchmark_version``, ``source_revision``, ``source_dirty``, ``threads``, ``split``) and ``superseded_by``.
+A writer migrates an older store in place, adding the columns (nothing is rewritten or lost); a reader
+(``harness status``, reports) opens it as it is, and ``note`` says what its runs lack.
 
 Writes are idempotent (an epoch is replaced, never duplicated) and an epoch's row and its lookups are
 written in one transaction, so an epoch is either fully recorded or not at all.
@@ -39,7 +46,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from nasbench_errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "finished", "failed", "interrupted")
 #: seconds a write waits for another process's write lock before the store is reported locked
 DEFAULT_TIMEOUT = 60.0
@@ -74,7 +81,23 @@ runs = sa.Table(
     sa.Column("device", sa.String(255)),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
+    # schema 2: provenance (NULL in rows written before it) and supersession
+    sa.Column("overrides", sa.Text),  # JSON: the --set values that reached the run
+    sa.Column("method_version", sa.Integer),
+    sa.Column("benchmark_version", sa.Integer),
+    sa.Column("source_revision", sa.String(64)),  # git commit of the harness source, when it is a checkout
+    sa.Column("source_dirty", sa.Boolean),  # the checkout had uncommitted changes
+    sa.Column("threads", sa.Integer),  # torch CPU threads
+    sa.Column("split", sa.Text),  # JSON: the data split the search used
+    sa.Column("superseded_by", sa.String(32)),  # run id of the newer-version run that replaces this one
 )
+#: columns added by each schema version (a migration adds them to an older store)
+ADDED_COLUMNS: dict[int, tuple[str, ...]] = {
+    2: ("overrides", "method_version", "benchmark_version", "source_revision", "source_dirty", "threads", "split",
+        "superseded_by"),
+}
+#: JSON columns of ``runs``, decoded by ``runs_df``
+_RUN_JSON = ("config", "versions", "overrides", "split")
 
 #: Per-epoch columns besides the keys; floats unless listed in ``_EPOCH_TEXT`` / ``_EPOCH_INT``.
 EPOCH_FIELDS = (
@@ -153,7 +176,11 @@ class Store:
 
     def __init__(self, location: str | Path, create: bool = True, timeout: float | None = None) -> None:
         self.url = store_url(location)
+        #: set when the store is older than this harness and was not migrated: what its runs lack
+        self.note: str | None = None
+        self.schema_version = SCHEMA_VERSION
         self.timeout = float(timeout if timeout is not None else os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+        _parse_url(self.url, location)
         path = sqlite_file(self.url)
         # how messages name the store: its file, or the URL without its password
         self.location = str(path) if path is not None else sa.engine.make_url(self.url).render_as_string()
@@ -162,8 +189,8 @@ class Store:
                 raise StoreError(f"no results store at {path}; run `harness run ... --store {location}` first")
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = _engine(self.url, self.timeout, location)
         try:
-            self.engine = sa.create_engine(self.url, connect_args=_connect_args(self.url, self.timeout))
             if path is not None:
                 _configure_sqlite(self.engine, self.timeout)
             self._open(create)
@@ -202,10 +229,28 @@ class Store:
                 f"store {self.location} has schema version {version}, newer than this harness "
                 f"({SCHEMA_VERSION}); upgrade nasbench-harness to read it"
             )
+        elif int(version) < SCHEMA_VERSION:
+            self._upgrade(int(version), create)
 
+    def _upgrade(self, version: int, migrate: bool) -> None:
+        """Add the columns of the newer schemas (a writer), or read the store as it is with a note."""
+        if migrate:
+            try:
+                self._write(_migrate)
+                return
+            except StoreError as exc:
+                if "read-only" not in str(exc):
+                    raise
+        self.schema_version = version
+        lacks = sorted({c for v, cols in ADDED_COLUMNS.items() if v > version for c in cols} - {"superseded_by"})
+        self.note = (f"results store {self.location} has schema version {version} (this harness writes "
+                     f"{SCHEMA_VERSION}) and is read as it is: its runs do not record {', '.join(lacks)}; "
+                     f"`harness run --store {self.location} ...` upgrades it in place (nothing is lost)")
     # -- writes -----------------------------------------------------------------------------------
     def _write(self, fn) -> None:  # noqa: ANN001 - a callable taking the connection
         """Run ``fn`` in one write transaction, retrying lock contention until the timeout."""
+        if self.note is not None:
+            raise StoreError(f"cannot write: {self.note}")
         deadline = time.monotonic() + self.timeout
         delay, attempt = 0.05, 0
         while True:
@@ -280,6 +325,12 @@ class Store:
 
         self._write(fn)
 
+    def mark_superseded(self, run_ids: Sequence[str], by: str) -> None:
+        """Mark runs made by an older method or benchmark version as replaced by run ``by``; rows stay."""
+        self._write(lambda conn: conn.execute(
+            sa.update(runs).where(runs.c.run_id.in_(list(run_ids)) & runs.c.superseded_by.is_(None))
+            .values(superseded_by=by, updated_at=now())))
+
     def interrupt_running(self, run_ids: Sequence[str], reason: str) -> None:
         """Mark the listed runs that are still ``running`` as interrupted; their workers see it and stop."""
         self._write(lambda conn: conn.execute(
@@ -305,17 +356,38 @@ class Store:
             return conn.execute(sa.select(sa.func.max(epochs.c.epoch)).where(epochs.c.run_id == run_id)).scalar()
 
     def runs_df(self) -> pd.DataFrame:
-        """All runs; ``config`` and ``versions`` decoded from JSON."""
-        df = self._read(sa.select(runs).order_by(runs.c.created_at, runs.c.run_id))
-        for col in ("config", "versions"):
-            df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) else {})
-        return df
+        """All runs, with every column of the current schema; JSON columns decoded (``overrides`` and ``split``
+        stay None where a run did not record them). In a store of an older schema the newer columns read None."""
+        present = self._run_columns()
+        df = self._read(sa.select(*[c for c in runs.c if c.name in present]).order_by(runs.c.created_at,
+                                                                                       runs.c.run_id))
+        for col in runs.c:
+            if col.name not in df:
+                df[col.name] = None
+        for col in ("superseded_by", "source_revision"):  # None, never NaN, where a run has none
+            df[col] = pd.Series([v if isinstance(v, str) else None for v in df[col]], dtype=object, index=df.index)
+        for col in _RUN_JSON:
+            empty = {} if col in ("config", "versions") else None
+            df[col] = df[col].map(lambda s, e=empty: json.loads(s) if isinstance(s, str) else e)
+        # a split recorded under ``versions`` (before the column existed) is the split
+        df["split"] = [s if s is not None else v.get("split") for s, v in zip(df["split"], df["versions"],
+                                                                               strict=True)]
+        df["source_dirty"] = df["source_dirty"].map(lambda v: None if v is None or v != v else bool(v))
+        return df[[c.name for c in runs.c]]
+
+    def _run_columns(self) -> set[str]:
+        if self.schema_version == SCHEMA_VERSION:
+            return {c.name for c in runs.c}
+        with self.engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns("runs")}
 
     def epochs_df(self, run_ids: Sequence[str] | None = None, with_runs: bool = True) -> pd.DataFrame:
         """Per-epoch rows, joined with the run's identifying columns unless ``with_runs`` is False."""
         cols = [epochs] if not with_runs else [
             epochs, runs.c.method, runs.c.benchmark, runs.c.dataset, runs.c.setting, runs.c.seed, runs.c.profile,
             runs.c.status]
+        if with_runs and "superseded_by" in self._run_columns():
+            cols.append(runs.c.superseded_by)
         q = sa.select(*cols)
         if with_runs:
             q = q.select_from(epochs.join(runs, epochs.c.run_id == runs.c.run_id))
@@ -345,6 +417,44 @@ def _create_schema(conn: sa.Connection) -> None:
     metadata.create_all(conn)
     if conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first() is None:
         conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def _migrate(conn: sa.Connection) -> None:
+    """Bring an older store to ``SCHEMA_VERSION`` by adding columns (in the writer's transaction, so two
+    writers opening it at once migrate it once)."""
+    version = int(conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar())
+    have = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    for added in range(version + 1, SCHEMA_VERSION + 1):
+        for name in ADDED_COLUMNS.get(added, ()):
+            if name not in have:
+                column = runs.c[name]
+                conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {name} {column.type.compile(conn.dialect)}")
+    metadata.create_all(conn)  # tables a newer schema adds
+    conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def _engine(url: str, timeout: float, location: str | Path) -> sa.Engine:
+    """The engine of a store URL; an unknown scheme or a missing driver is a one-line StoreError (naming the URL
+    without its password)."""
+    parsed = _parse_url(url, location)
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        return sa.create_engine(url, connect_args=_connect_args(url, timeout))
+    except sa.exc.NoSuchModuleError:
+        raise StoreError(f"--store {shown}: unknown database scheme {parsed.drivername!r}; give a SQLite file "
+                         "path, sqlite:///PATH or postgresql+psycopg://user@host/db") from None
+    except ImportError as exc:
+        hint = " (pip install 'nasbench-harness[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise StoreError(f"--store {shown}: the database driver for {parsed.drivername!r} is not installed "
+                         f"({exc.name or exc}){hint}") from None
+
+
+def _parse_url(url: str, location: str | Path) -> sa.engine.URL:
+    try:
+        return sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise StoreError(f"--store {location}: not a SQLAlchemy URL; give a SQLite file path or a URL such as "
+                         "postgresql+psycopg://user@host/db") from None
 
 
 def _connect_args(url: str, timeout: float) -> dict[str, Any]:

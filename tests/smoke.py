@@ -21,11 +21,12 @@ from results.store import Store
 from tests.conftest import SHARED_DATA, shared_file
 
 TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "eval_limit": 64, "epochs": 2}
-#: per-method settings that only shorten a smoke run: the candidate-selection methods score 100 candidates per
-#: epoch by default (selection with their default counts is tested in tests/test_rsws.py and tests/test_setn.py);
-#: SDARTS-ADV's attack costs a forward and backward per PGD step
+#: per-method settings that only shorten a smoke run or keep it a search: the candidate-selection methods score 100
+#: candidates per epoch by default (selection with their default counts is tested in tests/test_rsws.py and
+#: tests/test_setn.py); SDARTS-ADV's attack costs a forward and backward per PGD step; CS10 steps the architecture
+#: once per 10 weight steps, more than a tiny run takes (a search without architecture steps is refused)
 FAST: dict[str, dict[str, Any]] = {"rs-ws": {"rsws_candidates": 4}, "setn": {"setn_candidates": 4},
-                                   "sdarts-adv": {"pgd_steps": 1}}
+                                   "sdarts-adv": {"pgd_steps": 1}, "darts-prime-cs10": {"arch_every": 2}}
 #: what the black-box baselines search on: the 12-epoch accuracies and the training seconds per epoch
 BLACKBOX_TABLES = ("nb201-hp12-mean-accuracies.csv", "nb201-cifar10-costs.csv")
 
@@ -51,7 +52,7 @@ def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int 
         shared_file("cifar-10-batches-py/data_batch_1")
     oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles", blackbox=not get(method).needs_supernet)
     spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
-                          {**TINY, **overrides})
+                          {**TINY, **FAST.get(method, {}), **overrides})
     store = Store(tmp_path / "results.db")
     env = RunEnvironment(store=store, data_root=SHARED_DATA, oracle_dir=oracle_dir,
                          checkpoint_dir=tmp_path / "ckpt", device=torch.device("cpu"))

@@ -1,4 +1,4 @@
-"""Every bad input and fault of issue 6 through the real CLI, and docs/errors.md generated from them.
+"""Every bad input and fault of issues 6 and 15 through the real CLI, and docs/errors.md generated from them.
 
 Each case runs ``harness`` (its ``main``) in this process and records what the user sees: one line
 on stderr starting with ``error:`` and exit status 2, or, for faults that do not stop the grid (a NaN
@@ -19,6 +19,9 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
+
+import benchmarks.datasets
 import harness.checkpoint
 from harness.checkpoint import lock_holder
 from harness.cli import main
@@ -34,8 +37,13 @@ RUN = ["run", "--methods", "darts", "--no-progress", "--profile", "quick",
 
 
 class Case:
-    def __init__(self, what: str, shown: str, argv: list[str], expect: str, exit_code: int = 2) -> None:
+    """``untouched``: a store path the command names, which must not exist afterwards (refused before the store
+    is opened); ``patch``: a monkeypatch.context -> None setup for the case."""
+
+    def __init__(self, what: str, shown: str, argv: list[str], expect: str, exit_code: int = 2,
+                 untouched: Path | None = None, patch=None) -> None:  # noqa: ANN001 - a setup callable
         self.what, self.shown, self.argv, self.expect, self.exit_code = what, shown, argv, expect, exit_code
+        self.untouched, self.patch = untouched, patch
 
 
 def _cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, str]:
@@ -92,6 +100,14 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
     Store(read_only)
     bad_csv = tmp / "nb201-hp200-accuracies.csv"
     bad_csv.write_text("index,arch_str,accuracy\n0,|none~0|,90.0\n")
+    return [*_issue6_cases(tmp, store, missing, truncated_cifar, corrupt_cifar, foreign_cifar, truncated_oracle,
+                           corrupt_oracle, newer_oracle, junk, newer, read_only, bad_csv),
+            *_setting_cases(tmp), *_option_cases(tmp, oracles)]
+
+
+def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: Path, corrupt_cifar: Path,
+                  foreign_cifar: Path, truncated_oracle: Path, corrupt_oracle: Path, newer_oracle: Path, junk: Path,
+                  newer: Path, read_only: Path, bad_csv: Path) -> list[Case]:
     return [
         Case("unknown method", "`run --methods dartz`", [*RUN[:2], "dartz", *RUN[3:], *store], "unknown method"),
         Case("unknown benchmark", "`run --benchmark nb999`", [*RUN, "--benchmark", "nb999", *store],
@@ -138,9 +154,94 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
         Case("wrong dataset file", "a CIFAR-100 file as CIFAR-10's `test_batch`",
              [*RUN, "--data-root", str(foreign_cifar), *store], "test_batch"),
         Case("store that is not a store", "`--store notes.txt`", [*RUN, "--store", str(junk)], "not a results store"),
-        Case("store from a newer schema", "schema version 2", [*RUN, "--store", str(newer)], "newer than this harness"),
+        Case("store from a newer schema", f"schema version {SCHEMA_VERSION + 1}", [*RUN, "--store", str(newer)],
+             "newer than this harness"),
         Case("read-only store", "`--store 'sqlite:///file:ro.db?mode=ro&uri=true'`",
              [*RUN, "--store", f"sqlite:///file:{read_only}?mode=ro&uri=true"], "read-only"),
+    ]
+
+
+def _setting_cases(tmp: Path) -> list[Case]:
+    """Settings refused before anything runs or is stored (issue 15): type, range, no-op combinations, scopes."""
+    cases = []
+    for i, (what, argv, expect) in enumerate([
+        ("setting out of range", ["--set", "epochs=0"], "epochs=0 is out of range"),
+        ("setting out of range", ["--set", "epochs=-3"], "epochs=-3 is out of range"),
+        ("setting of the wrong type", ["--set", "epochs=2.5"], "epochs=2.5 is not an integer"),
+        ("setting of the wrong type", ["--set", "epochs=true"], "epochs=true is not an integer"),
+        ("setting out of range", ["--set", "grad_clip=-1"], "grad_clip=-1 is out of range"),
+        ("setting out of range", ["--set", "momentum=5"], "momentum=5 is out of range"),
+        ("setting out of range", ["--methods", "pc-darts", "--set", "warmup_epochs=-2"],
+         "warmup_epochs=-2 is out of range"),
+        ("setting of the wrong type", ["--set", "exclude_none=yes"], "exclude_none=yes is not a boolean"),
+        ("setting out of range", ["--set", "eval_limit=0"], "eval_limit=0 is out of range"),
+        ("setting out of range", ["--set", "C=0"], "C=0 is out of range"),
+        ("setting of the wrong type", ["--set", "lr=abc"], "lr=abc is not a number"),
+        ("setting out of range", ["--set", "batch_size=0"], "batch_size=0 is out of range"),
+        ("setting that freezes the search", ["--set", "arch_lr=0"], "arch_lr=0 is out of range"),
+        ("warm-up covering the whole search", ["--methods", "pc-darts", "--set", "warmup_epochs=5"],
+         "covers the whole search"),
+        ("too few images for one step", ["--set", "train_limit=40"], "no step would be taken"),
+        ("no architecture step in the whole search", ["--methods", "darts-prime-cs10"],
+         "the architecture would never be updated"),
+        ("setting no method of the grid has", ["--methods", "darts", "--set", "eg_floor=1e-5"],
+         "unknown setting 'eg_floor'"),
+        ("scoped setting for a method outside the grid", ["--set", "gaea-darts.arch_lr=0.05"],
+         "no method of 'gaea-darts' is in the grid"),
+        ("unknown scope", ["--set", "gaea-dartz.arch_lr=0.05"], "neither a method nor a family"),
+        ("bad seed", ["--first-seed", "-5"], "--first-seed must be at least 0"),
+    ]):
+        untouched = tmp / f"untouched-{i}.db"
+        shown = "`run " + " ".join(argv) + "`"
+        cases.append(Case(what, shown, [*RUN, *argv, "--store", str(untouched)], expect, untouched=untouched))
+    return cases
+
+
+def _option_cases(tmp: Path, oracles: Path) -> list[Case]:
+    """Options refused before the store is opened (issue 15)."""
+    a_file = tmp / "a-file"
+    a_file.write_text("not a directory\n")
+    store = tmp / "opt.db"
+    Store(store)
+    partial = tmp / "nb201-hp200-partial.csv"
+    frame = pd.read_csv(shared_file("nb201-hp200-mean-accuracies.csv"))
+    frame.drop(columns=["cifar10_test"]).to_csv(partial, index=False)
+    unreadable = tmp / "unreadable-root"
+    unreadable.mkdir()
+    real_scandir = os.scandir
+
+    def no_permission(m) -> None:  # noqa: ANN001 - a MonkeyPatch
+        def scandir(path="."):  # noqa: ANN001, ANN202 - os.scandir's signature
+            if Path(path) == unreadable:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_scandir(path)
+
+        m.setattr(benchmarks.datasets.os, "scandir", scandir)
+
+    def case(what: str, shown: str, argv: list[str], expect: str, name: str, patch=None) -> Case:  # noqa: ANN001
+        untouched = tmp / f"untouched-{name}.db"
+        return Case(what, shown, [*RUN, *argv, "--store", str(untouched)], expect, untouched=untouched, patch=patch)
+
+    return [
+        case("unknown device", "`run --device foo`", ["--device", "foo"], "unknown --device 'foo'", "dev"),
+        case("impossible options", "`run --device cuda` on a machine without a GPU", ["--device", "cuda"],
+             "no CUDA device", "cuda"),
+        case("impossible options", "`run --jobs 10000`", ["--jobs", "10000"], "--jobs 10000 exceeds", "jobs"),
+        Case("unknown store scheme", "`run --store foo://host/db`", [*RUN, "--store", "foo://host/db"],
+             "unknown database scheme 'foo'"),
+        Case("missing store driver", "`run --store mysql://me@host/db` without MySQLdb",
+             [*RUN, "--store", "mysql://me@host/db"], "database driver for 'mysql' is not installed"),
+        case("directory option naming a file", "`run --checkpoint-dir FILE`", ["--checkpoint-dir", str(a_file)],
+             "is a file, not a directory", "ckpt"),
+        Case("directory option naming a file", "`report --out FILE`",
+             ["report", "--store", str(store), "--out", str(a_file)], "--out"),
+        case("data root that is a file", "`run --data-root FILE`", ["--data-root", str(a_file)],
+             "is a file, not a directory", "root-file"),
+        case("unreadable data root", "`run --data-root DIR` that cannot be listed (permission denied)",
+             ["--data-root", str(unreadable)], "cannot be read (Permission denied)", "root-perm", no_permission),
+        Case("benchmark table missing a column", "`data import nb201` of the hp200 table without `cifar10_test`",
+             ["data", "import", "nb201", str(partial), "--oracle-dir", str(tmp / "partial-target")],
+             "missing column cifar10_test"),
     ]
 
 
@@ -164,10 +265,14 @@ def test_every_bad_input_and_fault_gives_its_one_line_message_and_the_doc_lists_
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(oracles))
     rows: list[tuple[str, str, str]] = []
     for case in _cases(tmp_path, oracles):
-        code, err = _cli(monkeypatch, capsys, case.argv)
+        with monkeypatch.context() as m:
+            if case.patch is not None:
+                case.patch(m)
+            code, err = _cli(monkeypatch, capsys, case.argv)
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert code == case.exit_code, (case.what, err)
         assert len(lines) == 1 and lines[0].startswith("error: ") and case.expect in lines[0], (case.what, err)
+        assert case.untouched is None or not case.untouched.exists(), (case.what, "the store was touched")
         rows.append((case.what, case.shown, _normalize(lines[0], tmp_path)))
     rows += _locked_store(tmp_path, monkeypatch, capsys)
     rows += _disk_full(tmp_path, monkeypatch, capsys)

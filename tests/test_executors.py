@@ -56,7 +56,7 @@ def test_conflicting_or_impossible_options_are_config_errors(kwargs, message):
 
 def test_plan_picks_the_executor_and_assigns_gpus_round_robin():
     assert isinstance(plan(cuda_devices=0).executor, InProcessExecutor)
-    local = plan(jobs=3, cuda_devices=0).executor
+    local = plan(jobs=3, cuda_devices=0, cpu_cores=4).executor
     assert isinstance(local, LocalExecutor) and local.devices == ["auto"] * 3
     two_gpus = plan(gpus="0,1", runs_per_gpu=2, cuda_devices=2).executor
     assert two_gpus.devices == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]

@@ -27,9 +27,10 @@ def strings() -> list[str]:
     return all_arch_strings()
 
 
-def _table_csv(path: Path, strings: list[str], columns: tuple[str, ...] = ("cifar10_test", "cifar100_valid"),
-               ) -> Path:
-    """A complete synthetic per-arch export: value = 10 + index / 1000 (+1 per column)."""
+def _table_csv(path: Path, strings: list[str], columns: tuple[str, ...] = (
+        "cifar10_test", "cifar100_valid", "cifar10-valid_valid", "cifar100_test")) -> Path:
+    """A complete synthetic per-arch export: value = 10 + index / 1000 (+1 per column); each dataset with both
+    the test and the valid column a search reads."""
     frame = pd.DataFrame({"index": np.arange(N_ARCHS), "arch_str": strings})
     for k, column in enumerate(columns):
         frame[column] = 10 + frame["index"] / 1000 + k
@@ -42,7 +43,8 @@ def test_csv_table_budget_from_name_and_values(tmp_path: Path, strings: list[str
     source = _table_csv(tmp_path / "export-hp12.csv", strings)
     messages: list[str] = []
     summary = import_nb201(source, tmp_path / "o", progress=messages.append)
-    assert summary.metrics == (MetricKey("cifar10", "test", "hp12"), MetricKey("cifar100", "valid", "hp12"))
+    assert summary.metrics == (MetricKey("cifar10", "test", "hp12"), MetricKey("cifar10-valid", "valid", "hp12"),
+                               MetricKey("cifar100", "test", "hp12"), MetricKey("cifar100", "valid", "hp12"))
     assert summary.n_archs == N_ARCHS and summary.importer == "csv-table"
     assert summary.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     assert "export-hp12.csv" in str(summary) and "hp12" in str(summary)
@@ -80,6 +82,8 @@ def _edit_csv(path: Path, edit) -> Path:
         (lambda f: f.rename(columns={"cifar10_test": "cifar10_top5"}), "hp200",
          "unexpected column 'cifar10_top5'"),
         (lambda f: f.drop(columns=["arch_str"]), "hp200", "missing column"),
+        (lambda f: f.drop(columns=["cifar100_test"]), "hp200",
+         "missing column cifar100_test: a search on cifar100 reads it with cifar100_valid"),
         (lambda f: f.assign(cifar10_test=f["cifar10_test"].astype(str).where(f.index != 2, "n/a")),
          "hp200", "row 4: cifar10_test = 'n/a' is not an accuracy"),
         (lambda f: f.assign(cifar10_test=f["cifar10_test"].where(f.index != 6)), "hp200",

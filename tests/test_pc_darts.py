@@ -185,10 +185,13 @@ def test_tiny_search_with_architecture_steps(method, tmp_path):
 
 
 def test_warmup_epochs_hold_the_architecture(tmp_path):
-    outcome, epochs = run_tiny("pc-darts", tmp_path, warmup_epochs=15)  # > the 2 epochs of the tiny run
+    outcome, epochs = run_tiny("pc-darts", tmp_path, warmup_epochs=2, epochs=3)
     assert outcome.status == "finished", outcome.error
-    assert epochs["arch_steps"].tolist() == [0, 0, 0]
-    assert epochs.iloc[0]["arch_params"]["raw"] == epochs.iloc[-1]["arch_params"]["raw"]
+    assert epochs["arch_steps"].tolist()[:3] == [0, 0, 0] and epochs["arch_steps"].iloc[-1] > 0
+    assert epochs.iloc[0]["arch_params"]["raw"] == epochs.iloc[2]["arch_params"]["raw"]
+    assert epochs.iloc[2]["arch_params"]["raw"] != epochs.iloc[3]["arch_params"]["raw"]
+    with pytest.raises(ConfigError, match="warmup_epochs=15 covers the whole search"):  # a search that never searches
+        run_tiny("pc-darts", tmp_path / "all-warm-up", warmup_epochs=15)
     # the profile's own shortening keeps the warm-up's fraction: 15 of 50 epochs -> 1 of 2, then search
     outcome, scaled = run_tiny("pc-darts", tmp_path / "scaled")
     assert outcome.status == "finished", outcome.error

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from harness.grid import expand, parse_datasets, parse_settings
-from harness.specs import RunSpec, parse_override, resolve_config
+from harness.overrides import Override, parse_set
+from harness.specs import RunSpec, resolve_config
 from methods.registry import registry, resolve_methods
 from nasbench_errors import ConfigError
 
@@ -30,10 +31,12 @@ def test_overrides_and_their_errors():
         resolve_config("gaea-darts", "nb201", "quick", {"epoch": 5})
     with pytest.raises(ConfigError, match="scheduler_epochs"):
         resolve_config("gaea-darts", "nb201", "paper", {"scheduler_epochs": 10})
-    assert parse_override("epochs=7") == ("epochs", 7)
-    assert parse_override("oracle_budget=hp12") == ("oracle_budget", "hp12")
-    with pytest.raises(ConfigError, match="key=value"):
-        parse_override("epochs")
+    assert parse_set("epochs=7") == Override("epochs", "7")  # text until the setting's type is known
+    assert parse_set("gaea-darts.arch_lr=0.05") == Override("arch_lr", "0.05", "gaea-darts")
+    assert resolve_config("darts", "nb201", "quick", {"epochs": "7", "oracle_budget": "hp12"})["epochs"] == 7
+    for bad in ("epochs", ".epochs=3", "gaea.=3"):
+        with pytest.raises(ConfigError, match="key=value"):
+            parse_set(bad)
 
 
 def test_nb201_search_lengths_follow_gaea_table_2_and_its_figures():
@@ -57,10 +60,11 @@ def test_run_id_is_stable_and_depends_on_the_config():
 def test_execution_settings_at_their_defaults_keep_earlier_run_ids():
     a = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick")
     assert a.config["bf16"] is False and a.config["channels_last"] is False
-    # the id the run had before the execution settings existed: the same hash over its config without them
+    # every id is this hash: the identifying fields, the config without execution settings at their defaults
+    # (so adding those settings kept earlier ids) and the method and benchmark versions
     before = {k: v for k, v in a.config.items() if k not in ("bf16", "channels_last")}
     ident = {"method": "darts", "benchmark": "nb201", "dataset": "cifar10", "setting": "bilevel", "seed": 0,
-             "config": before}
+             "config": before, "versions": {"method": a.method_version, "benchmark": a.benchmark_version}}
     canonical = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
     assert a.run_id == hashlib.sha256(canonical).hexdigest()[:16]
     assert RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {"bf16": False}).run_id == a.run_id

@@ -37,8 +37,10 @@ from benchmarks.nb201.oracle import (
     BUDGETS,
     COST_QUANTITIES,
     DATASETS,
+    SEARCH_METRICS,
     SPLITS,
     MetricKey,
+    NB201Oracle,
     OracleUpdate,
     cost_name,
     write_update,
@@ -203,6 +205,7 @@ def import_csv_table(source_path: str | os.PathLike[str], oracle_path: str | os.
     _Reporter(progress).info(f"reading {path.name} as {budget} means")
     frame = _read_csv(path)
     columns = _metric_columns(path, frame, {"index", "arch_str"})
+    _check_search_pairs(path, oracle_path, budget, set(columns.values()))
     index = _complete_index(path, frame)
     update = OracleUpdate()
     for column, (dataset, split) in columns.items():
@@ -211,6 +214,24 @@ def import_csv_table(source_path: str | os.PathLike[str], oracle_path: str | os.
         update.values[MetricKey(dataset, split, budget)] = values
     return _commit(path, oracle_path, update, "csv-table", _sha256(path), "csv",
                    "per-arch CSV export, mean over the benchmark's seeds")
+
+
+def _check_search_pairs(path: Path, oracle_path: str | os.PathLike[str], budget: str,
+                        given: set[tuple[str, str]]) -> None:
+    """A search on a dataset reads its test and its valid accuracy together (``SEARCH_METRICS``): a table with
+    one of the two columns needs the other, in the file or already in the oracle (a patch of one column is
+    fine); otherwise every run on that dataset would record no test (or no valid) regret."""
+    have = set(given)
+    if Path(oracle_path).exists():
+        have |= {(k.dataset, k.split) for k in NB201Oracle.open(oracle_path).metrics()
+                 if k.budget == budget and k.stat == "mean"}
+    for dataset, pair in SEARCH_METRICS.items():
+        present = [p for p in pair if p in given]
+        absent = [p for p in pair if p not in have]
+        if present and absent:
+            raise OracleError(f"{path}: missing column {'_'.join(absent[0])}: a search on {dataset} reads it with "
+                              f"{'_'.join(present[0])} ({budget}); use the complete export, or import this one "
+                              "into a table that has it")
 
 
 def import_csv_costs(source_path: str | os.PathLike[str], oracle_path: str | os.PathLike[str],

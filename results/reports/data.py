@@ -1,7 +1,10 @@
 """What reports read from a store: finished runs grouped into variants, their final epochs and curves.
 
-A *variant* is a set of runs that differ only by seed: same benchmark, method, setting, profile and
-resolved config (so a quick-profile run is never pooled with a paper-profile one). Every number a
+A *variant* is a set of runs that differ only by seed: same benchmark, method, setting, profile, resolved
+config and method and benchmark versions (so a quick-profile run is never pooled with a paper-profile one,
+nor a run of a fixed method with one made before the fix). Runs superseded by a newer version's rerun
+(``runs.superseded_by``) are left out. Everything here comes from the store: how a run was configured
+(its ``--set`` overrides) is what it recorded, never re-resolved with today's code. Every number a
 report shows is a mean and a population std (ddof=0, numpy's default, so one seed reads ± 0.00) over
 the finished runs of one variant on one dataset, taken at the run's last epoch (GAEA Table 2's
 convention, spec 6.3.1).
@@ -17,12 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.specs import resolve_config
-from nasbench_errors import HarnessError
 from results.reports.labels import method_label, method_order
 from results.store import Store
 
-VARIANT_KEYS = ("benchmark", "method", "setting", "profile", "config_hash")
+VARIANT_KEYS = ("benchmark", "method", "setting", "profile", "config_hash", "method_version", "benchmark_version")
 BUDGET_NAMES = {"hp200": "200-epoch table", "hp12": "12-epoch table"}
 
 
@@ -52,11 +53,14 @@ class Variant:
     setting: str
     profile: str
     config_hash: str
+    method_version: int | None  # None: a run stored before versions were recorded
+    benchmark_version: int | None
     epochs: int
     budget: str
     space: str = ""  # the benchmark's search space where it has several (1Shot1's ``search_space``)
-    overrides: tuple[str, ...] = ()  # "key=value" settings that differ from the profile's (``--set``)
-    tag: str = ""  # disambiguates variants that share everything shown (a short config hash)
+    #: the runs' ``--set`` settings as "key=value"; None when the store did not record them (schema 1)
+    overrides: tuple[str, ...] | None = ()
+    tag: str = ""  # disambiguates variants that share everything shown (versions or a short config hash)
 
     @property
     def label(self) -> str:
@@ -65,15 +69,16 @@ class Variant:
     @property
     def description(self) -> str:
         """How the runs were made: profile, search epochs, oracle budget (never hide an hp12 number)."""
-        profile = f"{self.profile}+set" if self.overrides else self.profile
+        profile = f"{self.profile}+set?" if self.overrides is None else \
+            f"{self.profile}+set" if self.overrides else self.profile
         text = f"{profile} · {self.epochs} ep · {self.budget}"
         text = f"space {self.space} · {text}" if self.space else text
-        return f"{text} · cfg {self.tag}" if self.tag else text
+        return f"{text} · {self.tag}" if self.tag else text
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
         return (method_order(self.method), self.method, self.setting, self.benchmark, self.profile,
-                self.epochs, self.config_hash)
+                self.epochs, self.config_hash, self.method_version or 0, self.benchmark_version or 0)
 
 
 class ReportData:
@@ -81,7 +86,11 @@ class ReportData:
 
     def __init__(self, store: Store) -> None:
         self.location = store.location
+        self.note = store.note  # an older store read as it is: what its runs do not record
         runs = store.runs_df()
+        for col in ("method_version", "benchmark_version"):  # None (not NaN) where unrecorded: keys compare equal
+            runs[col] = pd.Series([None if v is None or v != v else int(v) for v in runs[col]], dtype=object,
+                                  index=runs.index)
         epochs = store.epochs_df(with_runs=False)
         runs["epochs_cfg"] = [int(c.get("epochs", p)) for c, p in zip(runs["config"], runs["epochs_planned"],
                                                                         strict=True)]
@@ -92,7 +101,8 @@ class ReportData:
         variants = _variants(runs)
         runs["variant"] = [variants[_key(r)] for r in runs.itertuples()]
         self.runs = runs  # every run, whatever its status, with its Variant
-        finished = runs[runs["status"] == "finished"]
+        self.superseded = runs[runs["superseded_by"].notna()]  # made by an older version, rerun since
+        finished = runs[(runs["status"] == "finished") & runs["superseded_by"].isna()]
         self.finished = finished.sort_values(["run_id"]).reset_index(drop=True)
         keep = set(self.finished["run_id"])
         cols = ["run_id", "variant", "dataset", "seed", "search_seconds"]
@@ -146,23 +156,33 @@ def _variants(runs: pd.DataFrame) -> dict[tuple[str, ...], Variant]:
     """One Variant per distinct key; a config tag where two would otherwise read the same."""
     first = runs.sort_values("run_id").drop_duplicates(list(VARIANT_KEYS))
     plain = {_key(r): Variant(*_key(r), epochs=int(r.epochs_cfg), budget=str(r.budget), space=space_of(r.config),
-                              overrides=overrides_of(r.method, r.benchmark, r.profile, r.config))
+                              overrides=overrides_of(r.overrides))
              for r in first.itertuples()}
-    shown: dict[tuple[Any, ...], int] = {}
+    groups: dict[tuple[Any, ...], list[Variant]] = {}
     for v in plain.values():
-        ident = (v.benchmark, v.method, v.setting, v.description)
-        shown[ident] = shown.get(ident, 0) + 1
-    return {k: replace(v, tag=v.config_hash[:6]) if shown[(v.benchmark, v.method, v.setting, v.description)] > 1
-            else v for k, v in plain.items()}
+        groups.setdefault((v.benchmark, v.method, v.setting, v.description), []).append(v)
+    return {k: replace(v, tag=_tag(v, groups[(v.benchmark, v.method, v.setting, v.description)]))
+            for k, v in plain.items()}
 
 
-def overrides_of(method: str, benchmark: str, profile: str, config: dict[str, Any]) -> tuple[str, ...]:
-    """The settings of ``config`` that differ from what ``profile`` resolves to (the run's ``--set``s)."""
-    try:
-        preset = resolve_config(method, benchmark, profile)
-    except HarnessError:  # a method, benchmark or profile this harness no longer knows: nothing to compare
-        return ()
-    return tuple(f"{k}={json.dumps(config[k])}" for k in sorted(config) if preset.get(k, None) != config[k])
+def _tag(variant: Variant, alike: list[Variant]) -> str:
+    """What tells apart variants that read the same: their versions where those differ, then a short config
+    hash where that is still not enough ("" for a variant that reads unlike any other)."""
+    if len(alike) == 1:
+        return ""
+    versions = f"v{variant.method_version or '?'}/{variant.benchmark_version or '?'}"
+    same = [v for v in alike if (v.method_version, v.benchmark_version) ==
+            (variant.method_version, variant.benchmark_version)]
+    if len(same) == len(alike):
+        return f"cfg {variant.config_hash[:6]}"
+    return versions if len(same) == 1 else f"{versions} cfg {variant.config_hash[:6]}"
+
+
+def overrides_of(recorded: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """A run's recorded ``--set`` settings as sorted "key=value" strings; None when it recorded none (schema 1)."""
+    if recorded is None:
+        return None
+    return tuple(f"{k}={json.dumps(recorded[k])}" for k in sorted(recorded))
 
 
 def space_of(config: dict[str, Any]) -> str:

@@ -66,21 +66,40 @@ def metadata_rows(data: ReportData) -> list[tuple[str, str]]:
         return [("store", data.location), ("runs", "none")]
     names = runs["variant"].map(lambda v: f"{v.label} · {v.benchmark} · {v.description}")
     seeds = runs.groupby(names)["seed"]
-    changed = sorted({f"{n}: {', '.join(v.overrides)}" for n, v in zip(names, runs["variant"], strict=True)
-                      if v.overrides})
+    changed = sorted({f"{n}: {', '.join(v.overrides) if v.overrides is not None else 'not recorded (schema 1)'}"
+                      for n, v in zip(names, runs["variant"], strict=True) if v.overrides != ()})
     versions = sorted({json.dumps(v, sort_keys=True) for v in runs["versions"]})
     status = runs["status"].value_counts().sort_index()
     return [
-        ("store", data.location),
+        ("store", data.location + (f" ({data.note})" if data.note else "")),
         ("runs", ", ".join(f"{n} {s}" for s, n in status.items())),
+        ("superseded (left out: made by an older method or benchmark version, rerun since)",
+         str(len(data.superseded)) if len(data.superseded) else "none"),
         ("profiles", ", ".join(sorted(set(runs["profile"])))),
         ("seeds", "; ".join(f"{k}: {', '.join(str(s) for s in sorted(set(v)))}" for k, v in seeds)),
         ("settings changed from the profile (+set)", "; ".join(changed) or "none"),
+        ("method and benchmark versions", "; ".join(sorted({
+            f"{r.method} v{_version(r.method_version)} on {r.benchmark} v{_version(r.benchmark_version)}"
+            for r in runs.itertuples()}))),
+        ("source revisions", "; ".join(sorted({_revision(r.source_revision, r.source_dirty)
+                                                for r in runs.itertuples()}))),
         ("versions", "; ".join(versions)),
         ("devices", "; ".join(sorted(set(runs["device"].dropna())))),
+        ("threads", ", ".join(str(t) for t in sorted({int(t) for t in runs["threads"].dropna()})) or "not recorded"),
         ("hosts", ", ".join(sorted(set(runs["host"].dropna())))),
         ("created", f"{runs['created_at'].min()} to {runs['updated_at'].max()}"),
     ]
+
+
+def _version(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _revision(commit: str | None, dirty: bool | None) -> str:
+    """A short commit, "+modified" when the checkout had uncommitted changes; "not recorded" when unknown."""
+    if not isinstance(commit, str):
+        return "not recorded (not a git checkout, or stored before schema 2)"
+    return commit[:12] + (" +modified" if dirty else "")
 
 
 def page(data: ReportData, root: Path, tables: Sequence[tuple[ReportTable, list[Path]]],
