@@ -55,6 +55,10 @@ class DecisionGroup:
     #: column the supernet mixes but a derived architecture never uses, None when every option can be
     #: derived: DARTS's ``none`` (its genotype() skips it; the NAS-Bench-301 cells have no zero op)
     not_derived: int | None = None
+    #: source node of every row (0 = the cell input, i >= 1 = the node fed by ``nodes[i - 1]``); with ``nodes``
+    #: the rows are the edges of a cell DAG whose output is the last node, which is what path encodings and
+    #: graph predictors read (NB201 (0, 0, 1, 0, 1, 2)); empty when the rows are not such edges
+    sources: tuple[int, ...] = ()
 
     @property
     def rows(self) -> int:
