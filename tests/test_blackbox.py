@@ -68,8 +68,8 @@ def test_rea_mutation_changes_exactly_one_edge_to_another_op():
     assert edges[0] / 3000 == pytest.approx(1 / 3, abs=0.03)
     assert edges[5] / 3000 == pytest.approx(1 / 9, abs=0.02)
     uniform = _rea(rea_mutation="uniform")
-    counts = Counter(next(i for i, (a, b) in enumerate(zip(parent, uniform.mutate(parent, uniform.units), strict=True)) if a != b)
-                     for _ in range(3000))
+    children = (uniform.mutate(parent, uniform.units) for _ in range(3000))
+    counts = Counter(next(i for i, (a, b) in enumerate(zip(parent, c, strict=True)) if a != b) for c in children)
     assert counts[0] / 3000 == pytest.approx(1 / 6, abs=0.03)
 
 
