@@ -214,25 +214,34 @@ def _fmt(value: object, spec: str = ".2f") -> str:
 
 @app.command()
 def methods(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show each method's paper preset and "
-                                          "the documented choices where the papers are ambiguous.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show each method's relaxation, update "
+                                          "rule, paper preset and the documented choices where the papers are "
+                                          "ambiguous.")] = False,
 ) -> None:
-    """List the search methods: paper, relaxation, update rule and default setting."""
+    """List the search methods by family: paper, the benchmarks each runs on, default setting (and with -v the
+    relaxation, update rule and preset). --methods takes a name, a family or 'all'."""
+    from harness.grid import runs_on
     from methods.registry import families, registry
 
-    table = Table(title="Search methods", show_lines=verbose)
-    for col in ("name", "method", "relaxation", "update rule", "setting", "paper"):
-        table.add_column(col, overflow="fold")
-    for e in registry().values():
-        table.add_row(e.name, e.title, e.relaxation, e.update_rule, e.default_setting, e.paper)
-        if verbose:
-            preset = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
-            per_bench = "; ".join(f"{b}: {', '.join(f'{k}={v}' for k, v in o.items())}"
-                                  for b, o in e.per_benchmark.items())
-            choices = "\n".join(f"{k}: {v}" for k, v in e.choices.items())
-            table.add_row("", "preset", preset, per_bench, "", choices)
-    console.print(table)
-    console.print("families: " + "; ".join(f"{f} = {', '.join(n)}" for f, n in families().items()))
+    grouped: dict[str, list] = {}
+    for e in registry().values():  # each method under its first family, families in registry order
+        grouped.setdefault(e.families[0], []).append(e)
+    for family, entries in grouped.items():
+        table = Table(title=f"family {family}: --methods {family}", title_justify="left", show_lines=verbose)
+        for col in ("name", "method", "runs on", "setting", "families", "paper"):
+            table.add_column(col, overflow="fold")
+        for e in entries:
+            table.add_row(e.name, e.title, ", ".join(runs_on(e.name)), e.default_setting, ", ".join(e.families),
+                          e.paper)
+            if verbose:
+                preset = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
+                per_bench = "; ".join(f"{b}: {', '.join(f'{k}={v}' for k, v in o.items())}"
+                                      for b, o in e.per_benchmark.items())
+                choices = "\n".join(f"{k}: {v}" for k, v in e.choices.items())
+                table.add_row("", "rule", f"{e.relaxation}; {e.update_rule}", "", "", "")
+                table.add_row("", "preset", preset, per_bench, "", choices)
+        console.print(table)
+    console.print("families (--methods FAMILY): " + "; ".join(f"{f} = {', '.join(n)}" for f, n in families().items()))
 
 
 @app.command()

@@ -36,18 +36,37 @@ def parse_datasets(text: str, benchmark: str) -> list[str]:
     return items
 
 
+def _can_search(method: str, benchmark: str) -> bool:
+    """Black-box baselines need a table that simulates training; supernet methods search every benchmark."""
+    return registry.get(method).needs_supernet or benchmarks.registry.get(benchmark).simulates_training
+
+
+def runs_on(method: str) -> list[str]:
+    """The benchmarks ``method`` can search."""
+    return [b for b in benchmarks.registry.names() if _can_search(method, b)]
+
+
+def blocker(method: str, benchmark: str) -> str | None:
+    """Why ``method`` cannot search ``benchmark``, or None when it can."""
+    if _can_search(method, benchmark):
+        return None
+    return (f"{method} is a black-box baseline on a table that simulates training; {benchmark} has none: drop it "
+            f"from --methods (it runs on {', '.join(runs_on(method))})")
+
+
 def runnable_methods(methods: Sequence[str], benchmark: str, requested: str) -> list[str]:
-    """``methods`` minus those that cannot search ``benchmark`` (black-box baselines need a table that
-    simulates training). Ones named exactly in ``requested`` are an error; ones that came from ``all`` or a
-    family are dropped, so ``--methods all`` means every method that runs there."""
-    if benchmarks.registry.get(benchmark).simulates_training:
-        return list(methods)
+    """``methods`` minus those that cannot search ``benchmark`` (``blocker``). Ones named exactly in
+    ``requested`` are an error; ones that came from ``all`` or a family are dropped, so ``--methods all`` (or a
+    family) means every method of it that runs there."""
     named = {item.strip() for item in requested.split(",")}
-    unable = [m for m in methods if not registry.get(m).needs_supernet]
-    if named & set(unable):
-        raise ConfigError(f"{sorted(named & set(unable))[0]} is a black-box baseline on a table that simulates "
-                          f"training; {benchmark} has none: drop it from --methods (it runs on nb201)")
-    return [m for m in methods if m not in unable]
+    reasons = {m: blocker(m, benchmark) for m in methods}
+    for m in methods:
+        if m in named and reasons[m] is not None:
+            raise ConfigError(str(reasons[m]))
+    able = [m for m in methods if reasons[m] is None]
+    if methods and not able:  # a family none of whose methods runs here
+        raise ConfigError(str(reasons[methods[0]]))
+    return able
 
 
 def expand(methods: Sequence[str], benchmark: str, datasets: Sequence[str], settings: Sequence[str],

@@ -94,6 +94,10 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
     bad_csv.write_text("index,arch_str,accuracy\n0,|none~0|,90.0\n")
     return [
         Case("unknown method", "`run --methods dartz`", [*RUN[:2], "dartz", *RUN[3:], *store], "unknown method"),
+        Case("declined method", "`run --methods bohb`", [*RUN[:2], "bohb", *RUN[3:], *store],
+             "bohb is not available"),
+        Case("method the benchmark cannot run", "`run --methods black-box --benchmark nb1shot1`",
+             [*RUN[:2], "black-box", *RUN[3:], "--benchmark", "nb1shot1", *store], "is a black-box baseline"),
         Case("unknown benchmark", "`run --benchmark nb999`", [*RUN, "--benchmark", "nb999", *store],
              "unknown benchmark"),
         Case("unknown dataset", "`run --dataset mnist`", [*RUN, "--dataset", "mnist", *store], "unknown dataset"),
