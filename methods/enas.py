@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from benchmarks.space import SearchSpace, Selection, one_hot_weights
-from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
+from methods.base import Batch, EpochContext, EpochStats, MethodEntry, QuotedResult, SearchMethod
 from methods.loop import EpochMeter
 from methods.options import positive
 from methods.relaxations import Relaxation
@@ -270,6 +270,13 @@ class Enas(SearchMethod):
         self.best_accuracy = float(state["best_accuracy"])
 
 
+#: NAS-Bench-201's ENAS row (test accuracy %, final architecture): Dong & Yang, ICLR 2020, Table 5, in the version
+#: GAEA Table 2 quotes (RSPS 87.66 ± 1.69 there), as reprinted by TE-NAS (Chen, Gong, Wang, ICLR 2021), which
+#: prints no std for it. An earlier version of the NB201 table gives 53.89 ± 0.58 / 13.96 ± 2.33 / 14.84 ± 2.10.
+NB201_SOURCE = "Dong & Yang, ICLR 2020, Table 5 (as reprinted in TE-NAS, ICLR 2021)"
+QUOTED = tuple(QuotedResult("nb201", ds, "test_acc", mean, None, NB201_SOURCE)
+               for ds, mean in (("cifar10", 54.30), ("cifar100", 15.61), ("ImageNet16-120", 16.32)))
+
 ENTRIES = (
     MethodEntry(
         name="enas",
@@ -299,5 +306,6 @@ ENTRIES = (
                                 "are not options of the runner's SGD",
         },
         order=35,
+        quoted=QUOTED,
     ),
 )
