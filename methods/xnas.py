@@ -9,13 +9,8 @@ two ingredients GAEA C.4 names as XNAS's own:
    [-L, L] entry-wise before the examples are averaged, so every step's reward is bounded by L, the
    loss-gradient bound of XNAS's analysis. Per-example gradients are exact: the gradients of each
    example's loss under the batch forward (batch norm couples the examples, which rules out per-example
-   forwards). They are the B x P Jacobian of the batch's losses w.r.t. the P live architecture weights
-   (``per_example_grads``), by forward mode when P <= B (one Jacobian-vector product per weight: P = 24 on
-   NB201 without ``none``, fewer as wipeout zeroes options, against B = 64) and by reverse mode otherwise
-   (one backward pass per example), vectorized in chunks of ``per_example_chunk``. Batch norm's running
-   statistics are updated once, as by one forward of the batch; both modes give the same numbers up to
-   float rounding (``tests/test_xnas.py``). The cost, about min(B, P) network passes per step, is a floor
-   for any exact method while batch norm couples the examples (docs/performance.md).
+   forwards), by reverse mode with the B unit cotangents, vectorized in chunks (autograd's
+   ``is_grads_batched``). That costs about B backward passes per architecture step.
 2. **Wipeout.** After the step, an option whose weight is below its row's leader times
    exp(-2 eta L (T - t)) can no longer overtake it in the T - t remaining steps (the reward gap shrinks by at
    most 2L per step), so it is removed: its weight becomes exactly 0, it stays 0 under EG, and the
@@ -33,13 +28,11 @@ follow the standard prediction-with-expert-advice analysis they come from.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call, jvp, vmap
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, SearchMethod
@@ -48,80 +41,18 @@ from methods.options import positive
 from methods.relaxations import Relaxation, Simplex
 
 
-def per_example_grads(net: nn.Module, batch: Batch, weights: Mapping[str, torch.Tensor],
-                      chunk: int) -> dict[str, torch.Tensor]:
-    """[B, *w.shape] per group: the gradient of each example's cross-entropy w.r.t. the mixing weights ``weights``
-    under one forward of the whole batch (batch norm in training mode), exact.
-
-    That is the B x P Jacobian of the losses, P the weights that are not exactly 0 (a zero weight is an op the
-    supernet does not compute: its gradient is 0). It costs about min(B, P) passes over the network: forward
-    mode when P <= B (``jacobian_forward``: NB201, 24 weights for a batch of 64), reverse mode otherwise
-    (``jacobian_reverse``: the DARTS space's 2 x 14 x 8 weights for small batches). ``chunk`` directions or
-    examples go through one vectorized pass. ``net``'s buffers end as one forward of the batch leaves them.
-    """
-    live = sum(int(torch.count_nonzero(w)) for w in weights.values())
-    if live <= batch[1].shape[0]:
-        return jacobian_forward(net, batch, weights, chunk)
-    return jacobian_reverse(net, batch, weights, chunk)
-
-
-def jacobian_forward(net: nn.Module, batch: Batch, weights: Mapping[str, torch.Tensor],
-                     chunk: int) -> dict[str, torch.Tensor]:
-    """One Jacobian-vector product per non-zero weight (``torch.func.jvp`` under ``vmap``); each vectorized pass
-    updates copies of the buffers, and the first pass's copies are written back."""
-    x, y = batch
-    names = list(weights)
-    shapes = [weights[n].shape for n in names]
-    flat = torch.cat([weights[n].detach().flatten() for n in names])
-    params = {k: v.detach() for k, v in net.named_parameters()}
-    buffers = dict(net.named_buffers())
-
-    def losses(w: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        mixing = dict(zip(names, (part.view(shape) for part, shape in zip(w.split([s.numel() for s in shapes]),
-                                                                           shapes, strict=True)), strict=True))
-        state = {k: b.clone() for k, b in buffers.items()}  # functorch forbids mutating tensors from outside
-        out = functional_call(net, (params, state), (x, mixing))
-        return F.cross_entropy(out, y, reduction="none"), state
-
-    def directional(tangent: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        (_, state), (d_losses, _) = jvp(losses, (flat,), (tangent,))
-        return d_losses, state
-
-    live = flat.nonzero().flatten()
-    jac = torch.zeros(x.shape[0], flat.numel(), dtype=flat.dtype, device=flat.device)
-    if len(live):
-        basis = torch.zeros(len(live), flat.numel(), dtype=flat.dtype, device=flat.device)
-        basis[torch.arange(len(live), device=flat.device), live] = 1.0
-        d_losses, state = vmap(directional, chunk_size=max(int(chunk), 1))(basis)
-        jac[:, live] = d_losses.t().to(jac.dtype)
-        with torch.no_grad():
-            for k, b in buffers.items():
-                b.copy_(state[k][0])
-    else:  # nothing to differentiate: the forward still updates the statistics
-        with torch.no_grad():
-            net(x, {n: weights[n].detach() for n in names})
-    return {n: part.view(-1, *shape) for n, part, shape in
-            zip(names, jac.split([s.numel() for s in shapes], dim=1), shapes, strict=True)}
-
-
-def jacobian_reverse(net: nn.Module, batch: Batch, weights: Mapping[str, torch.Tensor],
-                     chunk: int) -> dict[str, torch.Tensor]:
-    """One reverse pass per example's loss (the unit cotangents, ``chunk`` per vectorized pass: autograd's
-    ``is_grads_batched``) through one forward of the batch."""
-    x, y = batch
-    leaves = {k: v.detach().clone().requires_grad_() for k, v in weights.items()}
-    losses = F.cross_entropy(net(x, leaves), y, reduction="none")
+def per_example_grads(losses: torch.Tensor, params: Sequence[torch.Tensor], chunk: int) -> list[torch.Tensor]:
+    """[B, *p.shape] per parameter: the gradient of each entry of ``losses`` (one backward graph, kept)."""
     n = losses.shape[0]
     eye = torch.eye(n, dtype=losses.dtype, device=losses.device)
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in leaves}
-    for start in range(0, n, max(int(chunk), 1)):
-        rows = eye[start:start + max(int(chunk), 1)]
-        grads = torch.autograd.grad(losses, list(leaves.values()), grad_outputs=rows, is_grads_batched=True,
-                                    retain_graph=start + len(rows) < n, allow_unused=True)
-        for (k, leaf), g in zip(leaves.items(), grads, strict=True):
-            parts[k].append(torch.zeros(len(rows), *leaf.shape, dtype=leaf.dtype, device=leaf.device)
-                            if g is None else g)
-    return {k: torch.cat(v) for k, v in parts.items()}
+    parts: list[list[torch.Tensor]] = [[] for _ in params]
+    for start in range(0, n, chunk):
+        rows = eye[start:start + chunk]
+        out = torch.autograd.grad(losses, list(params), grad_outputs=rows, is_grads_batched=True,
+                                  retain_graph=start + chunk < n, allow_unused=True)
+        for acc, g, p in zip(parts, out, params, strict=True):
+            acc.append(g if g is not None else torch.zeros(rows.shape[0], *p.shape, dtype=p.dtype, device=p.device))
+    return [torch.cat(acc) for acc in parts]
 
 
 def clipped_mean(per_example: torch.Tensor, bound: float) -> torch.Tensor:
@@ -168,11 +99,12 @@ class Xnas(SearchMethod):
         return super().train_epoch(ctx)
 
     def arch_step(self, ctx: EpochContext, arch_batch: Batch, weight_batch: Batch) -> None:
-        # theta is the mixing weights themselves (Simplex, no edge normalization): d loss / d theta per example
-        per_example = per_example_grads(ctx.net, arch_batch, dict(self.relaxation.params.items()), self.chunk)
+        x, y = arch_batch
         params = list(self.relaxation.parameters())
+        losses = F.cross_entropy(ctx.net(x, self.relaxation.mixing_weights()), y, reduction="none")
+        per_example = per_example_grads(losses, params, self.chunk)
         self.arch_optimizer.zero_grad(set_to_none=True)
-        for p, g in zip(params, per_example.values(), strict=True):
+        for p, g in zip(params, per_example, strict=True):
             p.grad = clipped_mean(g, self.bound)
             self._count_clipped(g, p)
         self.arch_optimizer.step()
@@ -221,8 +153,7 @@ ENTRIES = (
             "arch_lr": "null: eta = sqrt(2 ln N / T) / L, the regret-optimal Hedge rate ([X], verify) | a fixed eta "
                        "(0.1: GAEA's EG step)",
             "xnas_clip": "1.0 ([H]; the loss-gradient bound L, not given by GAEA C.4) | any L > 0",
-            "per_example_chunk": "8: weights (forward mode) or examples (reverse mode) per vectorized pass (memory "
-                                 "only; results are exact either way)",
+            "per_example_chunk": "8: examples per vectorized backward (memory only; results are exact either way)",
             "exclude_none": "True on NB201, as GAEA's DARTS-family NB201 runs (P0 C.3) | False",
         },
         order=25,

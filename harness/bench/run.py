@@ -11,7 +11,7 @@ from harness.bench.epochs import epoch_figures
 from harness.bench.oracle import oracle_figures
 from harness.bench.supernet import StepOptions, supernet_figures
 from harness.bench.timing import machine
-from harness.bench.xnas import epoch_ratio_figure, gradient_figure
+from harness.bench.xnas import epoch_ratio_figure
 from methods.registry import resolve_methods
 
 #: Sizes: ``quick`` runs in seconds (CI); the full bench measures the quick profile's real sizes.
@@ -46,8 +46,6 @@ def run_bench(request: BenchRequest, say: Callable[[str], None]) -> dict[str, An
     if "supernet" in request.sections:
         say("supernet: ours vs the reference, dense and one-hot")
         figures = supernet_figures(size["C"], size["N"], size["batch"], size["repeats"], request.options)
-        say("supernet: xnas per-example gradients, forward vs reverse mode")
-        figures.append(gradient_figure(size["C"], size["N"], size["batch"], size["repeats"], request.options.device))
         report["figures"] += [f.to_json() for f in figures]
     if "epochs" in request.sections:
         methods = ["darts"] if request.quick else resolve_methods(request.methods)
