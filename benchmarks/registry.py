@@ -56,12 +56,21 @@ class Benchmark:
     version: int = 1
 
 
-def get(name: str) -> Benchmark:
+def _known() -> dict[str, Benchmark]:
     from benchmarks.nb1shot1 import BENCHMARK as NB1SHOT1
     from benchmarks.nb201 import BENCHMARK as NB201
     from benchmarks.nb301 import BENCHMARK as NB301
 
-    known = {NB201.name: NB201, NB1SHOT1.name: NB1SHOT1, NB301.name: NB301}
+    return {NB201.name: NB201, NB1SHOT1.name: NB1SHOT1, NB301.name: NB301}
+
+
+def names() -> tuple[str, ...]:
+    """Every benchmark's name, in listing order."""
+    return tuple(_known())
+
+
+def get(name: str) -> Benchmark:
+    known = _known()
     if name not in known:
         raise ConfigError(f"unknown benchmark {name!r}; valid benchmarks: {', '.join(known)}")
     return known[name]

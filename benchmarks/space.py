@@ -62,6 +62,10 @@ class DecisionGroup:
     #: the op rows (``derive_selection``). Empty for input decisions with their own weights (1Shot1).
     op_group: str | None = None
     option_rows: tuple[tuple[int, ...], ...] = ()
+    #: source node of every row (0 = the cell input, i >= 1 = the node fed by ``nodes[i - 1]``); with ``nodes``
+    #: the rows are the edges of a cell DAG whose output is the last node, which is what path encodings and
+    #: graph predictors read (NB201 (0, 0, 1, 0, 1, 2)); empty when the rows are not such edges
+    sources: tuple[int, ...] = ()
 
     @property
     def rows(self) -> int:

@@ -41,25 +41,44 @@ def parse_datasets(text: str, benchmark: str) -> list[str]:
     return items
 
 
+def _can_search(method: str, benchmark: str) -> bool:
+    """Black-box baselines need a table that simulates training; supernet methods search every benchmark whose
+    space has what they need (a method's entry lists the benchmarks it refuses and why)."""
+    entry = registry.get(method)
+    if benchmark in entry.refusals:
+        return False
+    return entry.needs_supernet or benchmarks.registry.get(benchmark).simulates_training
+
+
+def runs_on(method: str) -> list[str]:
+    """The benchmarks ``method`` can search."""
+    return [b for b in benchmarks.registry.names() if _can_search(method, b)]
+
+
+def blocker(method: str, benchmark: str) -> str | None:
+    """Why ``method`` cannot search ``benchmark``, or None when it can."""
+    if _can_search(method, benchmark):
+        return None
+    refusal = registry.get(method).refusals.get(benchmark)
+    if refusal is not None:
+        return f"{method} cannot search {benchmark}: {refusal}; drop it from --methods"
+    return (f"{method} is a black-box baseline on a table that simulates training; {benchmark} has none: drop it "
+            f"from --methods (it runs on {', '.join(runs_on(method))})")
+
+
 def runnable_methods(methods: Sequence[str], benchmark: str, requested: str) -> list[str]:
-    """``methods`` minus those that cannot search ``benchmark`` (black-box baselines need a table that
-    simulates training; a method's entry lists the benchmarks it refuses and why). Ones named exactly in
-    ``requested`` are an error; ones that came from ``all`` or a family are dropped, so ``--methods all``
-    means every method that runs there."""
+    """``methods`` minus those that cannot search ``benchmark`` (``blocker``). Ones named exactly in
+    ``requested`` are an error; ones that came from ``all`` or a family are dropped, so ``--methods all`` (or a
+    family) means every method of it that runs there."""
     named = {item.strip() for item in requested.split(",")}
-    simulated = benchmarks.registry.get(benchmark).simulates_training
-    unable: dict[str, str] = {}
+    reasons = {m: blocker(m, benchmark) for m in methods}
     for m in methods:
-        entry = registry.get(m)
-        if not entry.needs_supernet and not simulated:
-            unable[m] = (f"{m} is a black-box baseline on a table that simulates training; {benchmark} has none: "
-                         "drop it from --methods (it runs on nb201)")
-        elif benchmark in entry.refusals:
-            unable[m] = f"{m} cannot search {benchmark}: {entry.refusals[benchmark]}; drop it from --methods"
-    refused = sorted(named & set(unable))
-    if refused:
-        raise ConfigError(unable[refused[0]])
-    return [m for m in methods if m not in unable]
+        if m in named and reasons[m] is not None:
+            raise ConfigError(str(reasons[m]))
+    able = [m for m in methods if reasons[m] is None]
+    if methods and not able:  # a family none of whose methods runs here
+        raise ConfigError(str(reasons[methods[0]]))
+    return able
 
 
 def expand(methods: Sequence[str], benchmark: str, datasets: Sequence[str], settings: Sequence[str],

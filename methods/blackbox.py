@@ -26,8 +26,8 @@ import torch
 from benchmarks.space import SearchSpace, Selection
 from methods.base import SearchMethod
 from methods.relaxations import Relaxation
-from methods.rsws import Uniform
-from nasbench_errors import ConfigError
+from methods.rsws import Uniform, space_size
+from nasbench_errors import ConfigError, RunFailed
 from nasbench_settings import integer, number, one_of
 
 #: One option index per decision, over the space's groups in order (every decision picks one option).
@@ -101,6 +101,59 @@ class BlackBoxMethod(SearchMethod):
 
     def randint(self, n: int) -> int:
         return int(torch.randint(n, (1,), generator=self.generator))
+
+    def new_random_arch(self, seen: set[Arch] | dict[Arch, Any]) -> Arch:
+        """A uniformly random cell not in ``seen`` (redrawn until it is new)."""
+        if len(seen) >= space_size(self.space):
+            raise RunFailed(f"every one of the {len(seen)} cells of {self.space.name} was evaluated; "
+                            "lower time_budget")
+        while True:
+            arch = self.random_arch()
+            if arch not in seen:
+                return arch
+
+    def neighbours(self, arch: Arch) -> list[Arch]:
+        """Every cell that differs from ``arch`` in the option of exactly one decision, row by row."""
+        return [(*arch[:row], option, *arch[row + 1:]) for row in range(len(self.rows))
+                for option in self.options(row) if option != arch[row]]
+
+    def shuffled(self, items: list[Arch]) -> list[Arch]:
+        """``items`` in a random order drawn from the method's generator."""
+        return [items[int(i)] for i in torch.randperm(len(items), generator=self.generator)]
+
+    def mutation_units(self, mode: str) -> list[list[int]]:
+        """Groups of flat rows a mutation first draws one of (then a row in it): per node (``node``, as NB201's
+        ``R_EA.py``: a node, then one of its input edges) or one row each (``uniform``)."""
+        if mode == "uniform":
+            return [[i] for i in range(len(self.rows))]
+        units, offset = [], 0
+        for g in self.space.groups:
+            nodes = g.nodes or tuple((r,) for r in range(g.rows))
+            units += [[offset + r for r in node] for node in nodes]
+            offset += g.rows
+        return units
+
+    def mutate(self, parent: Arch, units: list[list[int]]) -> Arch:
+        """``parent`` with the option of one row changed to a different option, drawn uniformly: a unit, a row
+        of it, an option."""
+        unit = units[self.randint(len(units))]
+        row = unit[self.randint(len(unit))]
+        others = [o for o in self.options(row) if o != parent[row]]
+        child = list(parent)
+        child[row] = others[self.randint(len(others))]
+        return tuple(child)
+
+    def frequencies(self, archs: list[Arch]) -> dict[str, torch.Tensor]:
+        """Option frequencies per decision over ``archs``; the uniform draw distribution when there are none.
+
+        What a population-based search reports as its entropy: how diverse the cells it holds are."""
+        if not archs:
+            return super().probabilities()
+        counts = {g.name: torch.zeros(g.rows, g.width) for g in self.space.groups}
+        for arch in archs:
+            for (g, r), option in zip(self.rows, arch, strict=True):
+                counts[g.name][r, option] += 1
+        return {name: c / len(archs) for name, c in counts.items()}
 
     def to_selection(self, arch: Arch) -> dict[str, tuple[tuple[int, ...], ...]]:
         out: dict[str, list[tuple[int, ...]]] = {g.name: [] for g in self.space.groups}

@@ -37,37 +37,17 @@ class RegularizedEvolution(BlackBoxMethod):
             raise ConfigError(f"rea_mutation={config['rea_mutation']!r}; valid: {', '.join(MUTATIONS)}")
         super().__init__(space, config, generator, device)
         self.population: list[tuple[Arch, float]] = []  # oldest first
-        self.units = self._mutation_units()
-
-    def _mutation_units(self) -> list[list[int]]:
-        """Flat rows grouped as the mutation draws them: per node (``node``) or one row each (``uniform``)."""
-        if self.config["rea_mutation"] == "uniform":
-            return [[i] for i in range(len(self.rows))]
-        units, offset = [], 0
-        for g in self.space.groups:
-            nodes = g.nodes or tuple((r,) for r in range(g.rows))
-            units += [[offset + r for r in node] for node in nodes]
-            offset += g.rows
-        return units
+        self.units = self.mutation_units(str(config["rea_mutation"]))
 
     def propose(self) -> Arch:
         if len(self.population) < int(self.config["rea_population"]):
             return self.random_arch()
-        return self.mutate(self.tournament())
+        return self.mutate(self.tournament(), self.units)
 
     def tournament(self) -> Arch:
         """The best of ``rea_sample`` members drawn with replacement (the first drawn on ties)."""
         sample = [self.population[self.randint(len(self.population))] for _ in range(int(self.config["rea_sample"]))]
         return max(sample, key=lambda member: member[1])[0]
-
-    def mutate(self, parent: Arch) -> Arch:
-        """``parent`` with the op of one edge changed to a different op, drawn uniformly."""
-        unit = self.units[self.randint(len(self.units))]
-        row = unit[self.randint(len(unit))]
-        others = [o for o in self.options(row) if o != parent[row]]
-        child = list(parent)
-        child[row] = others[self.randint(len(others))]
-        return tuple(child)
 
     def observe(self, arch: Arch, score: float) -> None:
         self.population.append((arch, score))
@@ -76,13 +56,7 @@ class RegularizedEvolution(BlackBoxMethod):
 
     def probabilities(self) -> dict[str, torch.Tensor]:
         """Op frequencies per edge over the population; the uniform draw distribution while it is empty."""
-        if not self.population:
-            return super().probabilities()
-        counts = {g.name: torch.zeros(g.rows, g.width) for g in self.space.groups}
-        for arch, _ in self.population:
-            for (g, r), option in zip(self.rows, arch, strict=True):
-                counts[g.name][r, option] += 1
-        return {name: c / len(self.population) for name, c in counts.items()}
+        return self.frequencies([arch for arch, _ in self.population])
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "population": [(list(a), s) for a, s in self.population]}

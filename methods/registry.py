@@ -18,7 +18,7 @@ import methods
 from methods.base import SETTINGS, MethodEntry
 from nasbench_errors import ConfigError
 
-__all__ = ["SETTINGS", "MethodEntry", "families", "get", "registry", "resolve_methods"]
+__all__ = ["SETTINGS", "MethodEntry", "families", "get", "refusal", "registry", "resolve_methods"]
 
 
 @lru_cache(maxsize=1)
@@ -45,8 +45,23 @@ def families() -> dict[str, list[str]]:
     return out
 
 
+#: Methods of the peer libraries or of GAEA Table 2 that this harness declines to run, and why.
+REFUSED: dict[str, str] = {
+    "bohb": "bohb is not available: BOHB's Hyperband budgets need each cell's 12-epoch learning curve, which "
+            "the NAS-Bench-201 tables here do not hold, and no maintained library fits without one (README, "
+            "Black-box baselines); GAEA Table 2's BOHB row is shown quoted",
+}
+
+
+def refusal(name: str) -> str | None:
+    """Why ``name`` is deliberately not registered, or None."""
+    return REFUSED.get(name)
+
+
 def get(name: str) -> MethodEntry:
     reg = registry()
+    if name in REFUSED:
+        raise ConfigError(REFUSED[name])
     if name not in reg:
         raise ConfigError(
             f"unknown method {name!r}; valid methods: {', '.join(reg)} "

@@ -2,7 +2,8 @@
 
 Runs one method for a couple of epochs on a 4-channel, 1-cell supernet over 256 real CIFAR-10 images
 with the real NAS-Bench-201 table, and returns the stored epochs. A black-box method (no supernet)
-runs on the tables alone: two checkpoints of its simulated budget, with the 12-epoch and cost tables.
+runs on the tables alone: two checkpoints of a quarter of its simulated budget, with the 12-epoch and cost
+tables. Methods with costly inner loops (predictor fits, ENAS's controller) get smaller ones (``TINY_METHOD``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "e
 #: once per 10 weight steps, more than a tiny run takes (a search without architecture steps is refused)
 FAST: dict[str, dict[str, Any]] = {"rs-ws": {"rsws_candidates": 4}, "setn": {"setn_candidates": 4},
                                    "sdarts-adv": {"pgd_steps": 1}, "darts-prime-cs10": {"arch_every": 2}}
+#: black-box searches: a quarter of the simulated budget (about 13 CIFAR-10 cells: the 10 initial ones of the
+#: predictor-guided methods and one fitted batch)
+TINY_BLACKBOX: dict[str, Any] = {"epochs": 2, "time_budget": 3000.0}
+#: per method: what keeps its smoke run to seconds (its own expensive knobs)
+TINY_METHOD: dict[str, dict[str, Any]] = {"bananas": {"bananas_epochs": 20}, "npenas": {"npenas_epochs": 50},
+                                          "enas": {"enas_train_steps": 2, "enas_aggregate": 2,
+                                                   "enas_epoch_samples": 2, "enas_final_samples": 3}}
 #: what the black-box baselines search on: the 12-epoch accuracies and the training seconds per epoch
 BLACKBOX_TABLES = ("nb201-hp12-mean-accuracies.csv", "nb201-cifar10-costs.csv")
 
@@ -51,8 +59,10 @@ def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int 
     if get(method).needs_supernet:
         shared_file("cifar-10-batches-py/data_batch_1")
     oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles", blackbox=not get(method).needs_supernet)
+    tiny = TINY if get(method).needs_supernet else {**TINY, **TINY_BLACKBOX}
     spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
                           {**TINY, **FAST.get(method, {}), **overrides})
+                          {**tiny, **TINY_METHOD.get(method, {}), **overrides})
     store = Store(tmp_path / "results.db")
     env = RunEnvironment(store=store, data_root=SHARED_DATA, oracle_dir=oracle_dir,
                          checkpoint_dir=tmp_path / "ckpt", device=torch.device("cpu"))

@@ -40,3 +40,13 @@ def test_quick_bench_writes_a_complete_json_report(tmp_path: Path) -> None:
     for row in report["epochs"] + report["scaling"]:
         assert all(_positive(v) for k, v in row.items() if k not in ("method", "data")), row
     assert "figure" in done.stdout and "gain" in done.stdout
+
+
+def test_xnas_and_darts_epochs_are_compared_side_by_side() -> None:
+    from harness.bench.xnas import epoch_ratio_figure
+
+    rows = [{"method": "darts", "seconds_per_epoch": 4.0}, {"method": "xnas", "seconds_per_epoch": 50.0}]
+    figure = epoch_ratio_figure(rows)
+    assert figure is not None and (figure.ours, figure.reference) == (50.0, 4.0)
+    assert figure.gain == 4.0 / 50.0 and "xnas / darts = 12.5x" in figure.note and "within 3x" in figure.note
+    assert epoch_ratio_figure(rows[:1]) is None  # nothing to compare without both

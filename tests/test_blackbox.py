@@ -60,7 +60,7 @@ def test_rea_mutation_changes_exactly_one_edge_to_another_op():
     parent = (0, 1, 2, 3, 4, 0)
     edges = Counter()
     for _ in range(3000):
-        child = rea.mutate(parent)
+        child = rea.mutate(parent, rea.units)
         changed = [i for i, (a, b) in enumerate(zip(parent, child, strict=True)) if a != b]
         assert len(changed) == 1 and 0 <= child[changed[0]] < 5
         edges[changed[0]] += 1
@@ -68,8 +68,8 @@ def test_rea_mutation_changes_exactly_one_edge_to_another_op():
     assert edges[0] / 3000 == pytest.approx(1 / 3, abs=0.03)
     assert edges[5] / 3000 == pytest.approx(1 / 9, abs=0.02)
     uniform = _rea(rea_mutation="uniform")
-    counts = Counter(next(i for i, (a, b) in enumerate(zip(parent, uniform.mutate(parent), strict=True)) if a != b)
-                     for _ in range(3000))
+    children = (uniform.mutate(parent, uniform.units) for _ in range(3000))
+    counts = Counter(next(i for i, (a, b) in enumerate(zip(parent, c, strict=True)) if a != b) for c in children)
     assert counts[0] / 3000 == pytest.approx(1 / 6, abs=0.03)
 
 
@@ -218,7 +218,8 @@ def test_cli_runs_all_three_on_the_real_tables_without_images(tmp_path, oracle_d
     monkeypatch.delenv("HARNESS_DATA_ROOT", raising=False)
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(oracle_dir))
     assert {"rea", "rs", "reinforce"} <= set(resolve_methods("all"))
-    assert resolve_methods("black-box") == ["rea", "rs", "reinforce"] and resolve_methods("random-search") == ["rs"]
+    assert resolve_methods("black-box")[:3] == ["rea", "rs", "reinforce"] and resolve_methods("random-search") == ["rs"]
+    assert {"local-search", "bananas", "npenas"} <= set(resolve_methods("black-box"))
     store = tmp_path / "results.db"
     result = CliRunner().invoke(app, ["run", "--methods", "rea,rs,reinforce", "--seeds", "2", "--profile", "quick",
                                       "--store", str(store), "--no-progress"])
@@ -249,11 +250,17 @@ def _without_wall_time(epochs: pd.DataFrame) -> pd.DataFrame:
     return epochs.drop(columns=["written_at"])
 
 
+#: the predictor-guided searches, kept short: a third of the budget (about 17 cells) and small fits
+RESUME_OVERRIDES = {"bananas": {"time_budget": 4000.0, "bananas_epochs": 10},
+                    "npenas": {"time_budget": 4000.0, "npenas_epochs": 20}}
+
+
 def _spec(method: str, seed: int = 1) -> RunSpec:
-    return RunSpec.create(method, "nb201", "cifar10", "bilevel", seed, "paper", {"epochs": 6})
+    return RunSpec.create(method, "nb201", "cifar10", "bilevel", seed, "paper",
+                          {"epochs": 6, **RESUME_OVERRIDES.get(method, {})})
 
 
-@pytest.mark.parametrize("method", ["rea", "rs", "reinforce"])
+@pytest.mark.parametrize("method", ["rea", "rs", "reinforce", "local-search", "bananas", "npenas"])
 def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(method, tmp_path, oracle_dir, monkeypatch):
     def env(name: str) -> RunEnvironment:
         return RunEnvironment(Store(tmp_path / f"{name}.db"), Path(""), oracle_dir, tmp_path / name,

@@ -110,6 +110,10 @@ def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: P
                   newer: Path, read_only: Path, bad_csv: Path) -> list[Case]:
     return [
         Case("unknown method", "`run --methods dartz`", [*RUN[:2], "dartz", *RUN[3:], *store], "unknown method"),
+        Case("declined method", "`run --methods bohb`", [*RUN[:2], "bohb", *RUN[3:], *store],
+             "bohb is not available"),
+        Case("method the benchmark cannot run", "`run --methods black-box --benchmark nb1shot1`",
+             [*RUN[:2], "black-box", *RUN[3:], "--benchmark", "nb1shot1", *store], "is a black-box baseline"),
         Case("unknown benchmark", "`run --benchmark nb999`", [*RUN, "--benchmark", "nb999", *store],
              "unknown benchmark"),
         Case("method that cannot search the benchmark", "`run --methods darts-minus --benchmark nb1shot1`",

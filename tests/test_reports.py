@@ -192,6 +192,44 @@ def test_overview_recomputes_from_the_store(small, report, label, method, settin
     _approx_stat(row, "Search time (s)", _run_column(small.store, method, setting, "search_seconds"), abs_tol=1e-3)
 
 
+def test_overview_shows_the_quoted_numbers_beside_ours(report):
+    rows = _csv(report.out / "tables" / "overview.csv")
+    methods = [r["Method"] for r in rows]
+    # GAEA Table 2's direct-search rows follow our runs of the same method and setting, dataset by dataset
+    ours = methods.index("DARTS (bilevel)")
+    quoted = _row(rows, Method="DARTS (bilevel) (quoted: GAEA (Li et al., ICLR 2021), Table 2, DARTS [‡] "
+                               "(bilevel): Weight sharing, direct search)", Dataset="cifar10")
+    assert methods.index(quoted["Method"]) == ours + 1
+    assert (quoted["Runs"], quoted["Final test acc. (%) mean"], quoted["Final test acc. (%) std"]) == (
+        "quoted", "54.300000", "0.000000")
+    assert quoted["Seeds"] == quoted["Final test regret (pp) mean"] == ""  # nothing of ours in a quoted row
+    gaea = _row(rows, Method="GAEA DARTS (ERM) (quoted: GAEA (Li et al., ICLR 2021), Table 2, GAEA DARTS (ERM): "
+                             "Weight sharing, direct search)", Dataset="cifar10")
+    assert float(gaea["Final test acc. (%) mean"]) == next(r for r in TABLE2 if r.label == "GAEA DARTS (ERM)"
+                                                         and r.block == "direct").acc[0].mean
+    assert all("quoted: " in m for m in methods if "quoted" in m)
+    page = report.index.read_text(encoding="utf-8")
+    assert html.escape("GAEA DARTS (ERM) (quoted: GAEA (Li et al., ICLR 2021), Table 2") in page
+
+
+def test_a_methods_own_paper_numbers_are_reference_rows():
+    from methods.enas import NB201_SOURCE
+    from results.reports.data import Variant
+    from results.reports.overview import _quoted_rows
+    from results.reports.paper import reference_quotes
+
+    quotes = reference_quotes("enas", "bilevel", "nb201", "cifar100")
+    assert [(q.mean, q.std, q.source) for q in quotes] == [(15.61, None, NB201_SOURCE)]
+    assert reference_quotes("enas", "bilevel", "nb301", "cifar10") == []
+    variant = Variant("nb201", "enas", "bilevel", "quick", "h", 3, "hp200")
+    (row,) = _quoted_rows(variant, "ImageNet16-120")
+    assert row["method"] == f"ENAS (LSTM controller + shared weights) (quoted: {NB201_SOURCE})"
+    assert row["acc"].mean == 16.32 and row["runs"] == "quoted"
+    # a baseline's Table 2 rows come from TABLE2 itself (one source): RSPS only has a transfer row
+    (rsps,) = reference_quotes("rs-ws", "bilevel", "nb201", "cifar100")
+    assert rsps.mean == 58.33 and "search on CIFAR-10 (transfer)" in rsps.source
+
+
 def test_learning_curves_are_per_epoch_means_over_seeds(small):
     data = ReportData(Store(small.store, create=False))
     rows = data.epochs[data.epochs["variant"].map(lambda v: (v.method, v.setting)) == ("gaea-darts", "erm")]

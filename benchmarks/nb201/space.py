@@ -140,6 +140,7 @@ class NB201Space(SearchSpace):
                 nodes=tuple(tuple(r for r, (_, t) in enumerate(EDGES) if t == node) for node in (1, 2, 3)),
                 skip_option=self.op_names.index("skip_connect"),
                 path_rows=tuple(EDGES.index((node, node + 1)) for node in (0, 1, 2)),
+                sources=tuple(s for s, _ in EDGES),
             ),
         )
 

@@ -11,6 +11,7 @@ from harness.bench.epochs import epoch_figures
 from harness.bench.oracle import oracle_figures
 from harness.bench.supernet import StepOptions, supernet_figures
 from harness.bench.timing import machine
+from harness.bench.xnas import epoch_ratio_figure
 from methods.registry import resolve_methods
 
 #: Sizes: ``quick`` runs in seconds (CI); the full bench measures the quick profile's real sizes.
@@ -52,6 +53,9 @@ def run_bench(request: BenchRequest, say: Callable[[str], None]) -> dict[str, An
                                                      request.options.device, say)
         report["epochs"], report["scaling"] = per_method, scaling
         report["skipped"] += skipped
+        ratio = epoch_ratio_figure(per_method)
+        if ratio is not None:
+            report["figures"].append(ratio.to_json())
     if request.options.device == "cpu":
         report["pending"] = PENDING
     return report

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import benchmarks.registry
-from methods.registry import registry
+from methods.registry import refusal, registry
 from nasbench_errors import ConfigError
 
 
@@ -58,7 +58,8 @@ def run_command(methods: Iterable[str], benchmark: str, datasets: Iterable[str],
 def _blocker(need: Need, method: str | None) -> str | None:
     """Why nothing in this harness can produce ``need`` yet, or None when a command can."""
     if method is None:
-        return f"method {' / '.join(need.methods)} is not in this harness's registry yet"
+        declined = next((refusal(m) for m in need.methods if refusal(m)), None)
+        return declined or f"method {' / '.join(need.methods)} is not in this harness's registry yet"
     if not _registered_benchmark(need.benchmark):
         return f"benchmark {need.benchmark} is not in this harness yet"
     if need.setting is not None and need.setting not in registry()[method].settings:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from methods.base import QuotedResult
+from methods.registry import registry
+
 TABLE2_SOURCE = "GAEA (Li et al., ICLR 2021), Table 2, as transcribed in seeds-spec §1.8"
+TABLE2_CITATION = "GAEA (Li et al., ICLR 2021), Table 2"
 NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 DATASET_TITLES: dict[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "ImageNet16-120": "ImageNet-16-120"}
 
@@ -104,3 +108,25 @@ FIGURE_SOURCES: dict[str, str] = {
     "fig5": "GAEA Figure 5 (spec §1.9): the same learning curves for XNAS, 4 runs; XNAS converges to nearly "
             "all skip connections like DARTS.",
 }
+
+
+def _table2_quotes(method: str, setting: str) -> list[QuotedResult]:
+    """GAEA Table 2's numbers for ``method`` in ``setting``: its direct-search rows where it has them (our runs
+    search each dataset), else its other rows, each labelled with its block. Table 2 stays their one source."""
+    rows = [r for r in TABLE2 if method in r.methods and r.setting in (None, setting)]
+    direct = [r for r in rows if r.block == "direct"]
+    out = []
+    for row in direct or rows:
+        source = f"{TABLE2_CITATION}, {row.label}: {BLOCK_TITLES[row.block]}"
+        out += [QuotedResult("nb201", ds, "test_acc", q.mean, q.std, source)
+                for ds, q in zip(NB201_DATASETS, row.acc, strict=True)]
+    return out
+
+
+def reference_quotes(method: str, setting: str, benchmark: str, dataset: str) -> list[QuotedResult]:
+    """Every quoted number for ``method`` on benchmark:dataset: its registry entry's ``quoted`` (a method's own
+    paper) and, on NAS-Bench-201, GAEA Table 2's rows that name it."""
+    entry = registry().get(method)
+    own = [q for q in (entry.quoted if entry else ()) if (q.benchmark, q.dataset) == (benchmark, dataset)]
+    table2 = [q for q in _table2_quotes(method, setting) if (q.benchmark, q.dataset) == (benchmark, dataset)]
+    return own + table2
