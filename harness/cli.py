@@ -347,6 +347,63 @@ def methods(
                           highlight=False, soft_wrap=True)
 
 
+def preset_text(entry: MethodEntry) -> str:
+    """A method's defaults with each setting's type and range: ``arch_lr=0.0003 (float > 0), ...``."""
+    types = entry.setting_types
+    return ", ".join(f"{k}={_shown(v)} ({types[k].describe() if k in types else 'undeclared'})"
+                     for k, v in entry.defaults.items())
+
+
+def _shown(value: object) -> str:
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def differing_meanings() -> dict[str, dict[str, list[str]]]:
+    """setting -> {meaning: methods} for the settings whose declared meaning differs between methods."""
+    from methods.registry import registry
+
+    by_key: dict[str, dict[str, list[str]]] = {}
+    for e in registry().values():
+        for key, setting in e.setting_types.items():
+            if key in e.defaults:
+                by_key.setdefault(key, {}).setdefault(setting.help or setting.describe(), []).append(e.name)
+    return {k: v for k, v in sorted(by_key.items()) if len(v) > 1}
+
+
+@app.command("config")
+def config_(
+    method: Annotated[str, typer.Argument(help="Method name (see `harness methods`).")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark.")] = "nb201",
+    profile: Annotated[str, typer.Option("--profile", help="paper or quick.")] = "paper",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value, METHOD.key=value or "
+                                                   "FAMILY.key=value, as for `harness run`.")] = None,
+    space: Annotated[str | None, typer.Option("--space", help="NAS-Bench-1Shot1 search space (1, 2 or 3).")] = None,
+) -> None:
+    """Every setting of a run of METHOD: its resolved value, type and range, and the layer that set it
+    (benchmark preset, method default, the method's per-benchmark value, profile, --set)."""
+    import benchmarks.registry
+    from harness.overrides import assign, parse_set
+    from harness.specs import resolve
+    from methods.registry import get
+
+    entry = get(method)
+    items = [parse_set(s) for s in (set_ or [])]
+    extra = _space_overrides(space, benchmark, items)
+    if len(extra) > 1:
+        raise ConfigError(f"--space {space!r}: harness config shows one space; give one of 1, 2, 3")
+    given = assign([*items, *extra[0]], [method], benchmark, profile)[method]
+    resolved = resolve(method, benchmark, profile, given)
+    table = Table(title=f"{method} v{entry.version} on {benchmark} v{benchmarks.registry.get(benchmark).version}, "
+                  f"profile {profile}")
+    for col in ("setting", "value", "type and range", "set by", "meaning"):
+        table.add_column(col, overflow="fold")
+    for key in sorted(resolved.config, key=str.lower):
+        setting = resolved.types.get(key)
+        table.add_row(key, _shown(resolved.config[key]), setting.describe() if setting else "undeclared",
+                      resolved.origin[key], setting.help if setting else "")
+    console.print(table)
+
+
 @app.command()
 def status(
     store: StoreOpt = "results.db",

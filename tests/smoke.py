@@ -61,8 +61,7 @@ def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int 
     oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles", blackbox=not get(method).needs_supernet)
     tiny = TINY if get(method).needs_supernet else {**TINY, **TINY_BLACKBOX}
     spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
-                          {**TINY, **FAST.get(method, {}), **overrides})
-                          {**tiny, **TINY_METHOD.get(method, {}), **overrides})
+                          {**tiny, **TINY_METHOD.get(method, {}), **FAST.get(method, {}), **overrides})
     store = Store(tmp_path / "results.db")
     env = RunEnvironment(store=store, data_root=SHARED_DATA, oracle_dir=oracle_dir,
                          checkpoint_dir=tmp_path / "ckpt", device=torch.device("cpu"))
