@@ -4,6 +4,8 @@ The CLI prints ``HarnessError`` messages without a traceback and exits with stat
 is a bug and keeps its traceback.
 """
 
+import re
+
 
 class HarnessError(Exception):
     """An error caused by input or environment, with a message meant for the user."""
@@ -27,3 +29,10 @@ class StoreError(HarnessError):
 
 class RunFailed(HarnessError):
     """A run that cannot continue (NaN loss, ...); the run is marked failed with this reason."""
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it (``scheme://user:PASSWORD@host``) and every
+    ``password=...`` parameter replaced by ``***``: for every message, log line and stored error."""
+    text = re.sub(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s@]*(?=@)", r"\1***", text)
+    return re.sub(r"(\bpassword=)('[^']*'|\"[^\"]*\"|[^\s&;,)\]]*)", r"\1***", text, flags=re.IGNORECASE)

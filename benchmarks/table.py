@@ -1,7 +1,7 @@
-"""A compact columnar table file: a JSON header plus raw arrays that are memory-mapped, never parsed.
+"""A compact columnar table file: a JSON header plus raw arrays that are read as they are, never parsed.
 
 Oracles must open in milliseconds and answer a query with one array read, whatever the size of the
-benchmark, so the file is laid out for ``np.memmap``::
+benchmark, so the file is laid out as aligned raw arrays::
 
     offset 0   magic  b"\\x93NBTABLE"            (8 bytes)
     offset 8   format version, uint32 LE          (4 bytes)
@@ -14,14 +14,23 @@ Each block entry is ``{"name", "dtype" ("float32" | "int32"), "shape", "offset" 
 the data region), "labels" (optional names along axis 0)}``. ``meta`` is free JSON (provenance, ...).
 Writes are atomic (temp file in the same directory, fsync, ``os.replace``), so a crash leaves either
 the old file or the new one, never half of one.
+
+Reading: opening reads the header only; a block is read into memory the first time it is used (one
+``readinto`` of its bytes through the descriptor opened with the table) and served from memory after
+that. Not a memory map: a table truncated in place under a running process would kill it with SIGBUS
+on the next lookup, and one overwritten in place would feed it other numbers mid-run. Read this way, a
+re-import (a new file renamed over the old) or an overwrite after a block was read changes nothing for
+the process, and a block that cannot be read in full is an OracleError naming the file.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
 import tempfile
+import weakref
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -162,38 +171,45 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class Table:
-    """A table file opened read-only: blocks are views into one memory map, loaded in O(header)."""
+    """A table file opened read-only: the header at once, each block read into memory on first use."""
 
     def __init__(self, path: Path, blocks: dict[str, BlockInfo], meta: dict[str, Any],
-                 data_start: int, data_crc32: int, remedy: str) -> None:
+                 data_start: int, data_size: int, data_crc32: int, remedy: str, file: io.BufferedReader) -> None:
         self.path = path
         self.blocks = blocks
         self.meta = meta
         self._data_start = data_start
         self._data_crc32 = data_crc32
+        self._data_size = data_size
         self._fail = _Failer(path, remedy)
-        self._map = np.memmap(path, mode="r", dtype=np.uint8)
+        self._file = file  # the file as opened: a later re-import renames a new file over the path
+        weakref.finalize(self, file.close)
         self._views: dict[str, np.ndarray] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], remedy: str = "re-import it") -> Table:
-        """Read the header and map the data; ``remedy`` ends every error message (what to do)."""
+        """Read the header; ``remedy`` ends every error message (what to do)."""
         path = Path(path)
         fail = _Failer(path, remedy)
-        header, data_start, size = _read_header(path, fail)
+        file = _open(path, fail)
         try:
-            blocks = {b.name: b for b in (_block_info(entry) for entry in header["blocks"])}
-            meta, data_size, crc = header["meta"], int(header["data_size"]), int(header["data_crc32"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise fail(f"header does not describe a table ({type(e).__name__}: {e})") from None
-        if not isinstance(meta, dict):
-            raise fail("header 'meta' is not a JSON object")
-        if data_start + data_size != size:
-            raise fail(f"file is {size} bytes, header says {data_start + data_size} (truncated or corrupt)")
-        for block in blocks.values():
-            if block.offset + block.nbytes > data_size:
-                raise fail(f"block {block.name!r} extends past the end of the file (truncated)")
-        return cls(path, blocks, meta, data_start, crc, remedy)
+            header, data_start, size = _read_header(file, fail)
+            try:
+                blocks = {b.name: b for b in (_block_info(entry) for entry in header["blocks"])}
+                meta, data_size, crc = header["meta"], int(header["data_size"]), int(header["data_crc32"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise fail(f"header does not describe a table ({type(e).__name__}: {e})") from None
+            if not isinstance(meta, dict):
+                raise fail("header 'meta' is not a JSON object")
+            if data_start + data_size != size:
+                raise fail(f"file is {size} bytes, header says {data_start + data_size} (truncated or corrupt)")
+            for block in blocks.values():
+                if block.offset + block.nbytes > data_size:
+                    raise fail(f"block {block.name!r} extends past the end of the file (truncated)")
+        except BaseException:
+            file.close()
+            raise
+        return cls(path, blocks, meta, data_start, data_size, crc, remedy, file)
 
     def require(self, benchmark: str, what: str, schema: int) -> None:
         """Refuse a table of another benchmark, or one written by a newer harness (its schema is higher)."""
@@ -208,23 +224,38 @@ class Table:
         return name in self.blocks
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """The block as a read-only array backed by the file (no copy)."""
+        """The block as a read-only array, read from the file the first time it is asked for."""
         view = self._views.get(name)
         if view is None:
             info = self.blocks[name]
-            start = self._data_start + info.offset
-            raw = np.asarray(self._map[start:start + info.nbytes]) if info.nbytes else np.empty(0, np.uint8)
+            raw = self._read(self._data_start + info.offset, info.nbytes, f"block {info.name!r}")
             view = raw.view(DTYPES[info.dtype]).reshape(info.shape)
             view.flags.writeable = False
             self._views[name] = view
         return view
 
+    def _read(self, start: int, nbytes: int, what: str) -> np.ndarray:
+        """``nbytes`` at ``start`` of the file as opened; a short read (the file was truncated) is an OracleError."""
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        view, done = memoryview(buffer), 0
+        try:
+            while done < nbytes:
+                got = os.preadv(self._file.fileno(), [view[done:]], start + done)
+                if got == 0:
+                    raise self._fail(f"{what} ends after {done} of {nbytes} bytes: the file was truncated while "
+                                     "in use")
+                done += got
+        except OSError as e:
+            raise self._fail(f"cannot read {what} ({e.strerror or e})") from None
+        return buffer
+
     def verify(self) -> None:
         """Check the data region's CRC-32 (reads the whole file; ``open`` does not)."""
         crc = 0
-        data = np.asarray(self._map[self._data_start:])
-        for start in range(0, len(data), 1 << 24):
-            crc = zlib.crc32(memoryview(data[start:start + (1 << 24)]), crc)
+        step = 1 << 24
+        for start in range(0, self._data_size, step):
+            length = min(step, self._data_size - start)
+            crc = zlib.crc32(memoryview(self._read(self._data_start + start, length, "data")), crc)
         if crc != self._data_crc32:
             raise self._fail("data checksum mismatch (corrupt file)")
 
@@ -239,23 +270,29 @@ class _Failer:
         return OracleError(f"{self.path}: {problem}; {remedy or self.remedy}")
 
 
-def _read_header(path: Path, fail: _Failer) -> tuple[dict[str, Any], int, int]:
-    """(parsed header, start of the data region, file size), or an OracleError saying what is wrong."""
+def _open(path: Path, fail: _Failer) -> io.BufferedReader:
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            prefix = f.read(_PREFIX_SIZE)
-            if len(prefix) < _PREFIX_SIZE or prefix[: len(MAGIC)] != MAGIC:
-                raise fail("not a nasbench-harness table file (bad magic or empty)")
-            version, header_len = _PREFIX.unpack(prefix[len(MAGIC):])
-            if version > FORMAT_VERSION:
-                raise fail(f"table format v{version} is newer than this harness reads (v{FORMAT_VERSION})",
-                           f"upgrade nasbench-harness, or {fail.remedy}")
-            if version < 1 or _PREFIX_SIZE + header_len > size:
-                raise fail("header is truncated or corrupt")
-            raw = f.read(header_len)
+        return open(path, "rb")  # noqa: SIM115 - the Table keeps it open
     except FileNotFoundError:
         raise fail("no such file") from None
+    except OSError as e:
+        raise fail(f"cannot read ({e.strerror or e})") from None
+
+
+def _read_header(f: io.BufferedReader, fail: _Failer) -> tuple[dict[str, Any], int, int]:
+    """(parsed header, start of the data region, file size), or an OracleError saying what is wrong."""
+    try:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(_PREFIX_SIZE)
+        if len(prefix) < _PREFIX_SIZE or prefix[: len(MAGIC)] != MAGIC:
+            raise fail("not a nasbench-harness table file (bad magic or empty)")
+        version, header_len = _PREFIX.unpack(prefix[len(MAGIC):])
+        if version > FORMAT_VERSION:
+            raise fail(f"table format v{version} is newer than this harness reads (v{FORMAT_VERSION})",
+                       f"upgrade nasbench-harness, or {fail.remedy}")
+        if version < 1 or _PREFIX_SIZE + header_len > size:
+            raise fail("header is truncated or corrupt")
+        raw = f.read(header_len)
     except OSError as e:
         raise fail(f"cannot read ({e.strerror or e})") from None
     try:

@@ -1,6 +1,6 @@
 """ONE black-box search run (``needs_supernet = False``): space, method and oracle; no supernet, no images.
 
-It has the interface ``harness.runner`` drives a run through (``train``, ``record``, ``state``,
+It has the interface ``harness.runner`` drives a run through (``train``, ``measure``, ``state``,
 ``restore``), so the runner's loop, store transactions, checkpoints, signals and resume logic are the
 same code for both kinds of run. An "epoch" is a checkpoint of simulated time (``methods.blackbox``).
 
@@ -22,7 +22,7 @@ import torch
 import benchmarks.registry
 from benchmarks.space import Selection
 from harness.checkpoint import checkpoint_path
-from harness.records import entropy_fields, oracle_fields
+from harness.records import check_oracle_budget, entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
 from methods.blackbox import BlackBoxMethod
@@ -49,6 +49,7 @@ class BlackBoxRun:
         self.budget = str(self.cfg["signal_budget"])
         self.oracle.simulated_training(0, spec.dataset, self.budget)  # a missing table or cost fails here
         self.space = self.bench.make_space(self.cfg)
+        check_oracle_budget(self.bench, self.space, self.oracle, spec.dataset, str(self.cfg["oracle_budget"]))
         self.method: BlackBoxMethod = registry.get(spec.method).create(
             self.space, self.cfg, torch.Generator().manual_seed(spec.seed))
         self.recorded_seconds = 0.0  # simulated seconds at the last recorded checkpoint
@@ -74,8 +75,9 @@ class BlackBoxRun:
         self.method.run_epoch(epoch, self.spec.epochs, self.evaluate)
         on_step()
 
-    def record(self, epoch: int, stats: None, seconds_train: float) -> dict[str, Any]:
-        """Look up the best cell so far and write the checkpoint's row."""
+    def measure(self, epoch: int, stats: None, seconds_train: float,
+                check: Callable[[], None]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Look up the best cell so far: the checkpoint's (row, lookup rows)."""
         t0 = time.perf_counter()
         fields, lookup_rows = oracle_fields(self.bench, self.space, self.oracle, self.spec.dataset,
                                             str(self.cfg["oracle_budget"]), self.method.derive())
@@ -88,6 +90,5 @@ class BlackBoxRun:
                             "probs": {k: v.cpu().tolist() for k, v in probs.items()}},
             "extra": {**self.method.epoch_fields(), "wall_seconds": seconds_train + time.perf_counter() - t0},
         }
-        self.env.store.write_epoch(self.spec.run_id, epoch, row, lookup_rows, search_seconds=self.method.elapsed)
         self.recorded_seconds, self.evaluations_recorded = self.method.elapsed, self.method.evaluations
-        return row
+        return row, lookup_rows

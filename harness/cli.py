@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from harness.bench.command import bench
 from harness.report_cli import report, reproduction
-from nasbench_errors import ConfigError, HarnessError
+from nasbench_errors import ConfigError, HarnessError, mask_credentials
 
 if TYPE_CHECKING:
     from harness.overrides import Override
@@ -38,6 +39,10 @@ OracleDirOpt = Annotated[
     Path | None,
     typer.Option("--oracle-dir", help="Where imported benchmark tables live [env HARNESS_ORACLE_DIR; "
                  "default $HARNESS_HOME/oracles, HARNESS_HOME defaulting to ~/.nasbench-harness]."),
+]
+CheckpointDirOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint-dir", help="Per-run checkpoints and run locks [default: next to the store]."),
 ]
 DataRootOpt = Annotated[
     str | None,
@@ -121,8 +126,7 @@ def run(
     store: StoreOpt = "results.db",
     data_root: DataRootOpt = None,
     oracle_dir_: OracleDirOpt = None,
-    checkpoint_dir_: Annotated[Path | None, typer.Option("--checkpoint-dir", help="Per-run checkpoints "
-                                                        "[default: next to the store].")] = None,
+    checkpoint_dir_: CheckpointDirOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto (GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun runs that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs, what the store holds and the "
@@ -157,7 +161,7 @@ def run(
     from harness.grid import expand, parse_datasets, parse_settings, runnable_methods, superseded_runs
     from harness.monitor import StoreProgress
     from harness.overrides import parse_set
-    from harness.progress import NullProgress, RichProgress
+    from harness.progress import LineProgress, RichProgress
     from methods.registry import get as get_method
     from methods.registry import resolve_methods
     from results.store import Store, sqlite_file, store_url
@@ -168,18 +172,18 @@ def run(
     specs = [spec for extra in _space_overrides(space, benchmark, overrides)
              for spec in expand(names, benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
                                 seed_list, profile, [*overrides, *extra])]
-    step_bars = RichProgress() if progress else NullProgress()
+    step_bars = RichProgress() if progress else LineProgress()
     chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
     if data_root is not None or os.environ.get("HARNESS_DATA_ROOT"):
         check_data_root(resolve_data_root(data_root))
-    ckpt = str(checkpoint_dir(checkpoint_dir_, sqlite_file(store_url(store))))
-    directory_option("--checkpoint-dir", Path(ckpt))
+    ckpt = checkpoint_dir(checkpoint_dir_, sqlite_file(store_url(store)))
+    directory_option("--checkpoint-dir", ckpt)
     st = Store(store)
     status = st.run_status([s.run_id for s in specs])
     replaced = superseded_runs(st, specs)
     skip = {"finished"} | (set() if retry_failed else {"failed"})
     todo = [s for s in specs if status.get(s.run_id) not in skip]
-    console.print(f"{len(specs)} runs requested; {len(specs) - len(todo)} already in {store} "
+    console.print(f"{len(specs)} runs requested; {len(specs) - len(todo)} already in {mask_credentials(store)} "
                   f"({sum(status.get(s.run_id) == 'finished' for s in specs)} finished, "
                   f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run"
                   + (f" with the {chosen.executor.name} executor." if todo else "."))
@@ -192,36 +196,39 @@ def run(
     estimates = _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, benchmark, dataset,
                                 setting, seeds, first_seed, names) if estimate and todo else {}
     if dry_run:
+        shown = shown_statuses(status, ckpt)
         for s in specs:
             guess = estimates.get(s.run_id)
-            console.print(f"  {s.run_id}  {s.label:<50} {status.get(s.run_id, 'new'):<9} "
+            console.print(f"  {s.run_id}  {s.label:<50} {shown.get(s.run_id, 'new'):<9} "
                           + ("" if guess is None else guess.basis if guess.seconds is None
                              else f"~{format_duration(guess.seconds)} ({guess.basis})"),
                           highlight=False)
+        _print_legend(set(shown.values()), ckpt)
         return
     for new_id, olds in replaced.items():
         st.mark_superseded([o.run_id for o in olds], new_id)
     if not todo:
-        _print_final(st, [s.run_id for s in specs])
+        _print_final(st, [s.run_id for s in specs], ckpt)
         return
     # black-box runs (rea, rs, reinforce) read the benchmark table alone: no data root needed for them
     needs_images = any(get_method(s.method).needs_supernet for s in todo)
     root, oracles = str(resolve_data_root(data_root)) if needs_images else "", str(oracle_dir(oracle_dir_))
-    tasks = [RunTask(s, st.url, root, oracles, ckpt, chosen.device) for s in todo]
+    tasks = [RunTask(s, st.url, root, oracles, str(ckpt), chosen.device, retry_failed=retry_failed) for s in todo]
     parallel = chosen.executor.name != "in-process"
-    display = (StoreProgress() if progress else NullProgress()) if parallel else step_bars
+    display = (StoreProgress() if progress else LineProgress()) if parallel else step_bars
     try:
         with display:
             outcomes = run_grid(tasks, chosen.executor, st, display)
     except KeyboardInterrupt:  # typer would turn it into a silent exit 130
         Console(stderr=True).print("interrupted: rerun the same command to resume unfinished runs")
         raise typer.Exit(130) from None
-    _print_final(st, [s.run_id for s in specs])
+    _print_final(st, [s.run_id for s in specs], ckpt)
     unfinished = [o for o in outcomes if o.status in ("died", "busy", "interrupted")]
     if unfinished:
         console.print(f"{len(unfinished)} run(s) did not finish ({', '.join(sorted({o.status for o in unfinished}))}"
                       "); rerun the same command to resume them")
         raise typer.Exit(1)
+
 
 
 #: what the CPU warning for the paper profile offers instead, fastest last
@@ -277,10 +284,34 @@ def _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, b
     return estimates
 
 
-def _print_final(store, run_ids: list[str], verbose: bool = False) -> None:  # noqa: ANN001 - a Store
+#: how a state is shown when the store says ``running``: by whether a live process holds the run's lock
+LIVENESS = {"held": "running", "free": "stale", "absent": "running?"}
+
+
+def shown_statuses(statuses: dict[str, str], checkpoints: Path) -> dict[str, str]:
+    """Run id -> the state to show: the stored status, except that a run marked ``running`` shows
+    ``stale`` when no process holds its lock any more (killed: SIGKILL, SIGBUS, a lost node) and
+    ``running?`` when its lock is not in ``checkpoints`` (it keeps its checkpoints elsewhere)."""
+    from harness.checkpoint import lock_state
+
+    return {run_id: LIVENESS[lock_state(checkpoints, run_id)] if status == "running" else status
+            for run_id, status in statuses.items()}
+
+
+def _print_legend(shown: set[str], checkpoints: Path) -> None:
+    if "stale" in shown:
+        console.print("stale: marked running, but no process holds its lock (it was killed or its machine went "
+                      "down); rerun the same command to resume it")
+    if "running?" in shown:
+        console.print(f"running?: no run lock in {checkpoints}; pass --checkpoint-dir (where those runs keep their "
+                      "checkpoints) to tell a live run from a dead one")
+
+
+def _print_final(store, run_ids: list[str], checkpoints: Path, verbose: bool = False) -> None:  # noqa: ANN001
     from results.summary import final_rows
 
     df = final_rows(store, run_ids)
+    df["status"] = df["run_id"].map(shown_statuses(dict(zip(df["run_id"], df["status"], strict=True)), checkpoints))
     table = Table(title="Last recorded epoch per run (accuracies and regrets in %, from the oracle; a surrogate "
                   "oracle gives validation only)")
     cols = ("method", "setting", "dataset", "seed", "status", "epoch", "test acc", "regret", "valid acc",
@@ -293,6 +324,7 @@ def _print_final(store, run_ids: list[str], verbose: bool = False) -> None:  # n
                  _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f")]
         table.add_row(*([r.run_id, *cells] if verbose else cells))
     console.print(table)
+    _print_legend(set(df["status"]), checkpoints)
     if verbose:
         for r in df.itertuples():
             console.print(f"{r.run_id}  {r.arch or '-'}", highlight=False)
@@ -408,8 +440,13 @@ def config_(
 def status(
     store: StoreOpt = "results.db",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show run ids and architectures.")] = False,
+    checkpoint_dir_: CheckpointDirOpt = None,
 ) -> None:
-    """What the store holds: every run, its status, progress and final numbers."""
+    """What the store holds: every run, its status, progress and final numbers.
+
+    A run marked running whose process is gone (its lock is free: killed, out of memory, a lost node)
+    shows as ``stale``; rerunning the same command resumes it.
+    """
     from results.store import Store
 
     st = Store(store, create=False)
@@ -417,13 +454,16 @@ def status(
         Console(stderr=True).print(f"note: {st.note}", highlight=False, soft_wrap=True)
     runs = st.runs_df()
     if runs.empty:
-        console.print(f"{store} holds no runs yet.")
+        console.print(f"{mask_credentials(store)} holds no runs yet.")
         return
-    counts = runs["status"].value_counts().to_dict()
+    ckpt = checkpoint_dir(checkpoint_dir_, st.path)
+    shown = shown_statuses(dict(zip(runs["run_id"], runs["status"], strict=True)), ckpt)
+    counts = Counter(shown.values())
     superseded = int(runs["superseded_by"].notna().sum())
-    console.print(f"{store}: {len(runs)} runs (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")"
+    console.print(f"{mask_credentials(store)}: {len(runs)} runs ("
+                  + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")"
                   + (f"; {superseded} superseded by a newer method or benchmark version" if superseded else ""))
-    _print_final(st, list(runs["run_id"]), verbose)
+    _print_final(st, list(runs["run_id"]), ckpt, verbose)
 
 
 @data_app.command("download")
@@ -463,7 +503,7 @@ def data_import(
                                                   "optimum.")] = 50_000,
     oracle_dir_: OracleDirOpt = None,
 ) -> None:
-    """Import a benchmark file into the compact table the oracle memory-maps."""
+    """Import a benchmark file into the compact table the oracle reads."""
     from benchmarks.nb201.importers import import_nb201, needs_pickle
     from benchmarks.nb201.oracle import NB201Oracle
 
@@ -523,16 +563,50 @@ app.command()(bench)  # implemented in harness/bench/command.py
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit status 2; SIGTERM (a batch system's
-    time limit) stops like Ctrl-C, so every unfinished run is left resumable."""
+    """Entry point: user errors (bad options included) become one line on stderr and exit status 2, with
+    any password of a store URL masked; SIGTERM (a batch system's time limit) stops like Ctrl-C, so every
+    unfinished run is left resumable."""
     import signal
 
+    click = _click_exceptions()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="harness")
+    except getattr(click, "NoArgsIsHelpError", ()) as exc:
+        if exc.format_message().strip():  # recent typer has printed the help already
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # a bad or missing option: one line, not a usage box
+        where = exc.ctx.command_path if exc.ctx is not None else "harness"
+        _error(f"{exc.format_message()} (see `{where} --help`)")
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _error(exc.format_message())
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        Console(stderr=True).print("aborted")
+        sys.exit(1)
     except HarnessError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         sys.exit(2)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: rerun the same command to resume unfinished runs")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions():  # noqa: ANN202 - a module
+    """The exceptions of the click that typer runs on (vendored as ``typer._click`` by recent typer)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
+def _error(text: str) -> None:
+    from rich.markup import escape
+
+    # escaped: "pip install 'nasbench-harness[postgres]'" must not lose its extra as a markup tag
+    Console(stderr=True).print(f"[red]error:[/red] {escape(mask_credentials(text))}", highlight=False,
+                               soft_wrap=True)

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -39,15 +39,17 @@ EXECUTORS = ("local", "dask", "ray")
 
 @dataclass(frozen=True)
 class RunTask:
-    """Everything a worker needs to execute one run, as plain picklable values."""
+    """Everything a worker needs to execute one run, as plain picklable values. The store URL (it may
+    hold a password) is left out of the repr, which cluster logs and dashboards show."""
 
     spec: RunSpec
-    store_url: str
+    store_url: str = field(repr=False)
     data_root: str
     oracle_dir: str
     checkpoint_dir: str
     device: str = "auto"  # resolved on the worker: "auto" means that machine's GPU when it has one
     threads: int | None = None  # torch CPU threads in the worker; None keeps its default
+    retry_failed: bool = False  # execute a run the store holds as failed (else its stored outcome is returned)
 
 
 Step = tuple[RunTask, RunOutcome] | None
@@ -80,7 +82,7 @@ def _run(task: RunTask, progress: NullProgress) -> RunOutcome:
         env = RunEnvironment(store=store, data_root=Path(task.data_root), oracle_dir=Path(task.oracle_dir),
                              checkpoint_dir=Path(task.checkpoint_dir), device=resolve_device(task.device),
                              progress=progress)
-        return execute(task.spec, env)
+        return execute(task.spec, env, retry_failed=task.retry_failed)
     except HarnessError as exc:
         return RunOutcome(task.spec.run_id, "error", str(exc), error_type=type(exc).__name__)
     finally:

@@ -35,6 +35,9 @@ def parse_settings(text: str) -> list[str]:
 def parse_datasets(text: str, benchmark: str) -> list[str]:
     valid = benchmarks.registry.get(benchmark).datasets
     items = list(valid) if text.strip() == "all" else [d.strip() for d in text.split(",") if d.strip()]
+    if not items:
+        raise ConfigError(f"no dataset given (--dataset {text!r}); valid datasets for {benchmark}: "
+                          f"{', '.join(valid)}, all")
     for d in items:
         if d not in valid:
             raise ConfigError(f"unknown dataset {d!r} for {benchmark}; valid datasets: {', '.join(valid)}, all")

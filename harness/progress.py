@@ -25,6 +25,17 @@ class NullProgress:
     def __exit__(self, *exc: object) -> None: ...
 
 
+class LineProgress(NullProgress):
+    """``--no-progress``: no bars, but messages (a busy run and who holds it, a worker that died) still
+    reach stderr, one plain line each."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False, soft_wrap=True)
+
+
 class RichProgress(NullProgress):
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)

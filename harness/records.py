@@ -6,6 +6,7 @@ so both record an architecture, its lookups and its regrets the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +15,21 @@ import torch
 from benchmarks.registry import Benchmark, Oracle
 from benchmarks.space import SearchSpace, Selection
 from methods.entropy import mean_entropy, normalized_mean_entropy
+from nasbench_errors import ConfigError, OracleError
 
 #: what ``oracle_fields`` fills from an architecture (None while a search has none)
 ARCH_FIELDS = ("arch", "arch_key", "n_skip", "test_acc", "valid_acc", "regret_test", "regret_valid")
+#: every oracle value is an accuracy in percent; NaN means the table lacks it (stored as NULL)
+VALID_RANGE = (0.0, 100.0)
+
+
+def check_oracle_budget(bench: Benchmark, space: SearchSpace, oracle: Oracle, dataset: str, budget: str) -> None:
+    """Look up one architecture at ``budget`` so a budget the table lacks is refused before a run is stored."""
+    probe = space.uniform_selection_sample(torch.Generator().manual_seed(0))  # its own generator: no RNG drawn
+    try:
+        oracle.lookups(bench.describe(space, probe).key, budget=budget)
+    except OracleError as exc:
+        raise ConfigError(f"oracle_budget={budget}: {exc}") from None
 
 
 def oracle_fields(bench: Benchmark, space: SearchSpace, oracle: Oracle, dataset: str, budget: str,
@@ -26,6 +39,8 @@ def oracle_fields(bench: Benchmark, space: SearchSpace, oracle: Oracle, dataset:
         return {**dict.fromkeys(ARCH_FIELDS), "oracle_budget": budget}, []
     rec = bench.describe(space, selection)
     found = oracle.lookups(rec.key, budget=budget)
+    for lk in found:
+        _check_value(oracle, rec.arch, lk)
     (test_ds, test_split), (valid_ds, valid_split) = oracle.search_metrics(dataset)
     head = {(lk.dataset, lk.split): lk for lk in found if lk.stat == "mean"}
     test, valid = head.get((test_ds, test_split)), head.get((valid_ds, valid_split))
@@ -37,6 +52,18 @@ def oracle_fields(bench: Benchmark, space: SearchSpace, oracle: Oracle, dataset:
     lookup_rows = [{"dataset": lk.dataset, "split": lk.split, "budget": lk.budget, "stat": lk.stat,
                     "value": lk.value, "optimum": lk.optimum, "regret": lk.regret} for lk in found]
     return row, lookup_rows
+
+
+def _check_value(oracle: Oracle, arch: str, lk: Any) -> None:
+    """Refuse a value outside the table's range (inf, 1e29, negative): a table changed or damaged under the
+    run; a benchmark must never record it."""
+    low, high = VALID_RANGE
+    for what, value in (("value", lk.value), ("optimum", lk.optimum)):
+        if value is not None and not math.isnan(value) and not low <= value <= high:
+            where = getattr(oracle, "path", "the benchmark table")
+            raise OracleError(f"{where}: {lk.dataset}/{lk.split}/{lk.budget}/{lk.stat} {what} of {arch} is {value:g}, "
+                              f"outside {low:g}..{high:g} (the table is damaged or changed); re-import it with "
+                              "`harness data import`, then rerun")
 
 
 def entropy_fields(space: SearchSpace, probs: Mapping[str, torch.Tensor]) -> dict[str, float | None]:

@@ -3,14 +3,21 @@
 Reproducibility: the seed fixes the supernet initialization (global torch RNG), the architecture
 initialization (the method's own generator) and, with the epoch number, the data order and the
 augmentation of every epoch. So a run resumed from its checkpoint continues exactly as an
-uninterrupted run would (on the CPU; cuDNN may add noise on a GPU).
+uninterrupted run would (on the CPU with the same number of torch threads, which the checkpoint
+records and a resume insists on; cuDNN may add noise on a GPU).
 
-Order of effects per epoch: train, evaluate, write the epoch to the store (one transaction), then
-replace the checkpoint. A kill between the two leaves a stored epoch newer than the checkpoint; the
-resumed run recomputes it and overwrites the row with identical values. Ctrl-C (SIGINT) and SIGTERM
-are held back while an epoch is written and checkpointed, so an interrupted epoch is either fully
-recorded or not at all. A run whose store row another process marked ``interrupted`` (the grid's
-Ctrl-C reaching Dask or Ray workers, which get no signal) stops at its next check.
+Order of effects per epoch: train, measure (derive, look up, evaluate the supernet), write the epoch to
+the store (one transaction), then replace the checkpoint. A kill between the last two leaves a stored
+epoch newer than the checkpoint; the resumed run recomputes it and overwrites the row with identical
+values. Ctrl-C (SIGINT) and SIGTERM stop training and the evaluation passes within seconds (the
+unfinished epoch is discarded and redone on resume); they are held back only while an epoch is
+written and checkpointed, so an epoch is either fully recorded or not at all. A run whose store row
+another process marked ``interrupted`` (the grid's Ctrl-C reaching Dask or Ray workers, which get no
+signal) stops at its next check, in training or evaluation.
+
+A finished run is never executed again: after taking the run's lock the runner checks the store, so a
+second command over the same grid, or a cluster that recomputes a task whose worker died after
+finishing, returns the stored outcome without touching its rows.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,7 +44,7 @@ from harness.blackbox_run import BlackBoxRun
 from harness.checkpoint import (
     RunBusy,
     checkpoint_path,
-    load_checkpoint,
+    load_resume_state,
     remove_checkpoint,
     remove_orphans,
     run_lock,
@@ -45,7 +52,7 @@ from harness.checkpoint import (
 )
 from harness.progress import NullProgress
 from harness.provenance import run_row
-from harness.records import detail_fields, entropy_fields, oracle_fields
+from harness.records import check_oracle_budget, detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
 from methods.base import EpochContext, EpochStats, SearchMethod
@@ -115,6 +122,8 @@ class SearchRun:
         self.bench = benchmarks.registry.get(spec.benchmark)
         self.space = self.bench.make_space(self.cfg)  # a bad space setting fails before the oracle is read
         self.oracle = self.bench.open_oracle(env.oracle_dir, self.cfg) if with_oracle else None
+        if self.oracle is not None:
+            check_oracle_budget(self.bench, self.space, self.oracle, spec.dataset, str(self.cfg["oracle_budget"]))
         limit = self.cfg["train_limit"]
         self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
                                None if limit is None else int(limit), int(self.cfg["split_seed"]))
@@ -179,7 +188,8 @@ class SearchRun:
         return {"epoch": epoch, "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "method": self.method.state_dict(),
                 "seconds_total": self.seconds_total, "torch_rng": torch.get_rng_state(),
-                "run_id": self.spec.run_id}
+                "run_id": self.spec.run_id, "device_type": self.env.device.type,
+                "torch_threads": torch.get_num_threads()}
 
     def restore(self, state: Mapping[str, Any]) -> int:
         self.net.load_state_dict(state["net"])
@@ -195,10 +205,11 @@ class SearchRun:
         """bfloat16 autocast of the forward passes when the run asks for it (``--set bf16=true``)."""
         return torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
-    def _eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _eval_batches(self, check: Callable[[], None]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The held-out batches; ``check`` runs before each (a stop request ends an evaluation pass too)."""
         d = self.data
-        return eval_batches(*self.eval_set, int(self.cfg["batch_size"]), d.mean, d.std,
-                            channels_last=self.channels_last)
+        return _checked(eval_batches(*self.eval_set, int(self.cfg["batch_size"]), d.mean, d.std,
+                                     channels_last=self.channels_last), check)
 
     def epoch_context(self, epoch: int, on_step=None, limit: int | None = None) -> EpochContext:  # noqa: ANN001
         """Epoch ``epoch``'s batches and settings; ``limit`` keeps its first steps only (what the estimator times)."""
@@ -228,18 +239,19 @@ class SearchRun:
             return None, tied
         return self.method.derive(), tied
 
-    def record(self, epoch: int, stats: EpochStats | None, seconds_train: float) -> dict[str, Any]:
-        """Derive the architecture, look it up, evaluate the supernet and write the epoch."""
+    def measure(self, epoch: int, stats: EpochStats | None, seconds_train: float,
+                check: Callable[[], None]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Derive the architecture, look it up and evaluate the supernet: the epoch's (row, lookup rows)."""
         t0 = time.perf_counter()
         selection, tied = self.derived()
         fields, lookup_rows = oracle_fields(self.bench, self.space, self.oracle, self.spec.dataset,
                                             str(self.cfg["oracle_budget"]), selection)
         probs = self.method.probabilities()
         with self._precision():
-            cont = evaluate(self.net, self.method.eval_weights(), self._eval_batches())
+            cont = evaluate(self.net, self.method.eval_weights(), self._eval_batches(check))
             disc = (None, None) if selection is None else evaluate(
                 self.net, {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device)
-                           for g in self.space.groups}, self._eval_batches())
+                           for g in self.space.groups}, self._eval_batches(check))
         seconds_eval = time.perf_counter() - t0
         self.seconds_total += seconds_train + seconds_eval
         extra = {**self.method.epoch_fields(), **({} if selection is None else
@@ -262,8 +274,13 @@ class SearchRun:
                             "probs": {k: v.cpu().tolist() for k, v in probs.items()}},
             "extra": extra,
         }
-        self.env.store.write_epoch(self.spec.run_id, epoch, row, lookup_rows, search_seconds=self.seconds_total)
-        return row
+        return row, lookup_rows
+
+
+def _checked(batches: Iterable[Any], check: Callable[[], None]) -> Iterator[Any]:
+    for batch in batches:
+        check()
+        yield batch
 
 
 def timing_run(spec: RunSpec, data_root: Path, device: torch.device, scratch: Path) -> SearchRun:
@@ -314,7 +331,7 @@ def _signals_held() -> Iterator[None]:
 
 class _StopCheck:
     """Called after every weight step: advances the progress display and, every few seconds, checks
-    the store for a stop request."""
+    the store for a stop request (``check`` alone runs before every evaluation batch)."""
 
     def __init__(self, store: Store, run_id: str, step) -> None:  # noqa: ANN001 - progress callback
         self.store, self.run_id, self.step = store, run_id, step
@@ -322,33 +339,62 @@ class _StopCheck:
 
     def __call__(self) -> None:
         self.step()
+        self.check()
+
+    def check(self) -> None:
         if time.monotonic() >= self.next_check:
             self.next_check = time.monotonic() + STOP_CHECK_SECONDS
             if self.store.run_status([self.run_id]).get(self.run_id) == "interrupted":
                 raise RunStopped
 
 
-def execute(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
+def execute(spec: RunSpec, env: RunEnvironment, retry_failed: bool = False) -> RunOutcome:
     """Run (or resume) one search to completion; failures are recorded, not raised.
 
     Bad input raises a HarnessError before anything is stored; a run another process is executing
-    returns ``busy`` without touching it.
+    returns ``busy`` without touching it; a run the store holds as finished (or failed, unless
+    ``retry_failed``) returns that outcome without touching it.
     """
     try:
         with run_lock(env.checkpoint_dir, spec.run_id):
-            return _execute_locked(spec, env)
+            return _execute_locked(spec, env, ("finished",) if retry_failed else ("finished", "failed"))
     except RunBusy as exc:
         return RunOutcome(spec.run_id, "busy", str(exc))
 
 
-def _resume_point(run: SearchRun | BlackBoxRun, env: RunEnvironment) -> dict[str, Any] | None:
-    """The checkpoint to resume from, or None to start over (dropping any stored epochs).
+def _stored_outcome(run_id: str, state: Mapping[str, Any]) -> RunOutcome:
+    """The outcome of a run another process (or an earlier try of this task) already ended."""
+    return RunOutcome(run_id, str(state["status"]), state.get("error"))
 
-    A checkpoint newer than the store's last epoch (only possible if the store lost a committed write)
-    cannot be resumed without a gap, so the run starts over; it is deterministic, so nothing changes.
+
+def _check_threads(state: Mapping[str, Any], run_id: str, device: torch.device, path: Path) -> None:
+    """Refuse to resume a CPU run under another torch thread count: its numbers would change mid-run."""
+    saved = state.get("torch_threads")
+    if saved is None or state.get("device_type") != "cpu" or device.type != "cpu":
+        return
+    if int(saved) != torch.get_num_threads():
+        raise ConfigError(
+            f"run {run_id} was checkpointed with {_threads(int(saved))} and this process has "
+            f"{_threads(torch.get_num_threads())}; CPU results depend on the thread count: rerun with "
+            f"OMP_NUM_THREADS={int(saved)} (for Dask or Ray in the workers' environment), or delete "
+            f"{path.parent / run_id}*.pt to restart the run")
+
+
+def _threads(n: int) -> str:
+    return f"{n} torch thread{'' if n == 1 else 's'}"
+
+
+def _resume_point(run: SearchRun | BlackBoxRun, env: RunEnvironment) -> dict[str, Any] | None:
+    """The verified checkpoint to resume from, or None to start over; stored epochs after it are dropped.
+
+    A damaged checkpoint is skipped for the previous one (logged by name). A checkpoint newer than the
+    store's last epoch (only possible if the store lost a committed write) cannot be resumed without a
+    gap, so the run starts over; it is deterministic, so nothing changes.
     """
     remove_orphans(run.ckpt_path)
-    state = load_checkpoint(run.ckpt_path)
+    state = load_resume_state(run.ckpt_path)
+    if state is not None:
+        _check_threads(state, run.spec.run_id, env.device, run.ckpt_path)
     last = env.store.last_epoch(run.spec.run_id)
     if state is not None and (last is None or last < int(state["epoch"])):
         state = None
@@ -356,9 +402,25 @@ def _resume_point(run: SearchRun | BlackBoxRun, env: RunEnvironment) -> dict[str
     return state
 
 
-def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
+def _record(run: SearchRun | BlackBoxRun, env: RunEnvironment, epoch: int, stats: EpochStats | None,
+            seconds_train: float, check: Callable[[], None]) -> dict[str, Any]:
+    """Measure the epoch (an interrupt there discards it), then write it and its checkpoint with the
+    interrupts held back, so the store and the checkpoint never disagree by more than this epoch."""
+    row, lookup_rows = run.measure(epoch, stats, seconds_train, check)
+    with _signals_held():
+        env.store.write_epoch(run.spec.run_id, epoch, row, lookup_rows, search_seconds=row["seconds_total"])
+        save_checkpoint(run.ckpt_path, run.state(epoch))
+    return row
+
+
+def _execute_locked(spec: RunSpec, env: RunEnvironment, keep: tuple[str, ...]) -> RunOutcome:
+    stored = env.store.run_state(spec.run_id)
+    if stored is not None and stored["status"] in keep:  # e.g. a recomputed cluster task: nothing to load
+        return _stored_outcome(spec.run_id, stored)
     run = make_run(spec, env)  # data, oracle and config problems raise here, before anything is stored
-    env.store.upsert_run(run_row(spec, env.device, run.split_description))
+    stored = env.store.claim_run(run_row(spec, env.device, run.split_description), keep=keep)
+    if stored is not None:  # ended meanwhile by a process that keeps its checkpoints elsewhere
+        return _stored_outcome(spec.run_id, stored)
     steps_per_epoch = run.steps_per_epoch
     progress = env.progress
     on_step = _StopCheck(env.store, spec.run_id, progress.step)
@@ -368,17 +430,13 @@ def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
         if state is not None:
             start = run.restore(state) + 1
         else:
-            with _signals_held():
-                last_row = run.record(0, None, 0.0)
-                save_checkpoint(run.ckpt_path, run.state(0))
+            last_row = _record(run, env, 0, None, 0.0, on_step.check)
             start = 1
         progress.start_run(spec.label, spec.epochs * steps_per_epoch, (start - 1) * steps_per_epoch)
         for epoch in range(start, spec.epochs + 1):
             t0 = time.perf_counter()
             stats = run.train(epoch, on_step)
-            with _signals_held():
-                last_row = run.record(epoch, stats, time.perf_counter() - t0)
-                save_checkpoint(run.ckpt_path, run.state(epoch))
+            last_row = _record(run, env, epoch, stats, time.perf_counter() - t0, on_step.check)
             progress.epoch(_epoch_summary(epoch, last_row))
     except RunFailed as exc:
         env.store.set_status(spec.run_id, "failed", error=str(exc))

@@ -42,15 +42,17 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError, OperationalError
 
-from nasbench_errors import StoreError
+from nasbench_errors import StoreError, mask_credentials
 
 SCHEMA_VERSION = 2
 STATUSES = ("running", "finished", "failed", "interrupted")
 #: seconds a write waits for another process's write lock before the store is reported locked
 DEFAULT_TIMEOUT = 60.0
 TIMEOUT_ENV = "HARNESS_STORE_TIMEOUT"
+#: seconds an empty (0-byte) store file may take to get its header before it counts as truncated
+EMPTY_FILE_GRACE = 2.0
 
 metadata = sa.MetaData()
 
@@ -180,27 +182,36 @@ class Store:
         self.note: str | None = None
         self.schema_version = SCHEMA_VERSION
         self.timeout = float(timeout if timeout is not None else os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
-        _parse_url(self.url, location)
+        _parse_url(self.url, mask_credentials(str(location)))
         path = sqlite_file(self.url)
         # how messages name the store: its file, or the URL without its password
         self.location = str(path) if path is not None else sa.engine.make_url(self.url).render_as_string()
         if path is not None:
             if not path.exists() and not create:
-                raise StoreError(f"no results store at {path}; run `harness run ... --store {location}` first")
+                raise StoreError(f"no results store at {path}; run `harness run ... --store "
+                                 f"{mask_credentials(str(location))}` first")
+            _refuse_empty_file(path)
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = _engine(self.url, self.timeout, location)
+        self.engine = _engine(self.url, self.timeout, mask_credentials(str(location)))
         try:
             if path is not None:
                 _configure_sqlite(self.engine, self.timeout)
             self._open(create)
+        except ArgumentError as exc:
+            raise StoreError(f"--store {mask_credentials(str(location))}: {_first_line(exc)}; give a file path or "
+                             "a URL like postgresql+psycopg://user@host/db") from None
+        except (NoSuchModuleError, ImportError) as exc:
+            raise StoreError(f"cannot open results store {self.location}: its database driver is not installed "
+                             f"({_first_line(exc)}); for PostgreSQL: pip install "
+                             "'nasbench-harness[postgres]'") from None
         except (DatabaseError, OperationalError, sqlite3.DatabaseError) as exc:
             # the file's header is never read with open(): closing any descriptor of a SQLite file drops
             # the POSIX locks of every connection of this process to it (see sqlite.org/howtocorrupt.html)
             if "file is not a database" in _first_line(exc):
                 raise StoreError(f"{path} is not a results store (not a SQLite file); "
                                  "pass another --store path") from None
-            raise StoreError(f"cannot open results store {location}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open results store {self.location}: {_first_line(exc)}") from None
 
     def close(self) -> None:
         """Close the store's connections (a worker does so after each run)."""
@@ -271,23 +282,38 @@ class Store:
 
     def upsert_run(self, row: Mapping[str, Any]) -> None:
         """Insert a run, or refresh its mutable fields if it exists (created_at is kept)."""
+        self.claim_run(row, keep=())
+
+    def claim_run(self, row: Mapping[str, Any], keep: Sequence[str]) -> dict[str, Any] | None:
+        """``upsert_run`` unless the run's stored status is in ``keep`` (e.g. finished): then that run is
+        left untouched and its ``{"status", "error"}`` returned. One transaction, so a run another process
+        finished a moment ago is never taken over."""
         values = {k: _clean(v) for k, v in row.items()}
         values["updated_at"] = now()
+        if values.get("error") is not None:
+            values["error"] = mask_credentials(str(values["error"]))
+        kept: list[dict[str, Any]] = []
 
         def fn(conn: sa.Connection) -> None:
-            existing = conn.execute(sa.select(runs.c.created_at).where(runs.c.run_id == values["run_id"])).first()
+            kept.clear()
+            existing = conn.execute(sa.select(runs.c.status, runs.c.error)
+                                    .where(runs.c.run_id == values["run_id"])).first()
             if existing is None:
                 conn.execute(sa.insert(runs).values(created_at=values.get("created_at") or now(), **{
                     k: v for k, v in values.items() if k != "created_at"}))
+            elif existing.status in keep:
+                kept.append({"status": existing.status, "error": existing.error})
             else:
                 upd = {k: v for k, v in values.items() if k not in ("run_id", "created_at")}
                 conn.execute(sa.update(runs).where(runs.c.run_id == values["run_id"]).values(**upd))
 
         self._write(fn)
+        return kept[0] if kept else None
 
     def set_status(self, run_id: str, status: str, error: str | None = None, **fields: Any) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown run status {status!r}")
+        error = None if error is None else mask_credentials(error)
         self._write(lambda conn: conn.execute(
             sa.update(runs).where(runs.c.run_id == run_id).values(
                 status=status, error=error, updated_at=now(), **{k: _clean(v) for k, v in fields.items()})
@@ -316,8 +342,14 @@ class Store:
         self._write(fn)
 
     def delete_epochs_after(self, run_id: str, epoch: int) -> None:
-        """Drop epochs a resumed run will recompute (written after its last checkpoint); -1 drops all."""
+        """Drop epochs a resumed run will recompute (written after its last checkpoint); -1 drops all.
+
+        A finished run's epochs are never dropped: that is a StoreError and nothing changes."""
         def fn(conn: sa.Connection) -> None:
+            status = conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+            if status == "finished":
+                raise StoreError(f"run {run_id} is finished in {self.location}; its epochs are kept, "
+                                 "not recomputed")
             conn.execute(sa.delete(lookups).where((lookups.c.run_id == run_id) & (lookups.c.epoch > epoch)))
             conn.execute(sa.delete(epochs).where((epochs.c.run_id == run_id) & (epochs.c.epoch > epoch)))
             conn.execute(sa.update(runs).where((runs.c.run_id == run_id) & (runs.c.epochs_done > epoch))
@@ -333,6 +365,7 @@ class Store:
 
     def interrupt_running(self, run_ids: Sequence[str], reason: str) -> None:
         """Mark the listed runs that are still ``running`` as interrupted; their workers see it and stop."""
+        reason = mask_credentials(reason)
         self._write(lambda conn: conn.execute(
             sa.update(runs).where(runs.c.run_id.in_(list(run_ids)) & (runs.c.status == "running"))
             .values(status="interrupted", error=reason, updated_at=now())))
@@ -342,6 +375,12 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs.c.run_id, runs.c.status).where(runs.c.run_id.in_(list(run_ids))))
             return {r.run_id: r.status for r in rows}
+
+    def run_state(self, run_id: str) -> dict[str, Any] | None:
+        """``{"status", "error"}`` of a run, or None when the store does not hold it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs.c.status, runs.c.error).where(runs.c.run_id == run_id)).first()
+        return None if row is None else {"status": row.status, "error": row.error}
 
     def run_progress(self, run_ids: Sequence[str]) -> dict[str, tuple[str, int, int]]:
         """run id -> (status, epochs done, epochs planned), for progress displays polling the store."""
@@ -497,4 +536,22 @@ def _write_problem(location: str, reason: str, timeout: float) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", exc)).splitlines()[0]
+    lines = str(getattr(exc, "orig", exc)).splitlines()
+    return mask_credentials(lines[0] if lines else type(exc).__name__)
+
+
+def _refuse_empty_file(path: Path) -> None:
+    """A 0-byte file where a store should be is a truncated store (or someone's empty file), never a new
+    store to fill. SQLite writes a new store's header as it creates it, so a store another process is
+    creating right now is given a moment to get it."""
+    deadline = time.monotonic() + EMPTY_FILE_GRACE
+    while True:
+        try:
+            if not path.is_file() or path.stat().st_size > 0:
+                return
+        except FileNotFoundError:
+            return
+        if time.monotonic() >= deadline:
+            raise StoreError(f"{path} is empty (0 bytes): a truncated results store or an empty file, not a new "
+                             "store; restore it from a backup, or delete it to start a new store")
+        time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""Every bad input and fault of issues 6 and 15 through the real CLI, and docs/errors.md generated from them.
+"""Every bad input and fault of issues 6, 15 and 18 through the real CLI, and docs/errors.md generated from them.
 
 Each case runs ``harness`` (its ``main``) in this process and records what the user sees: one line
 on stderr starting with ``error:`` and exit status 2, or, for faults that do not stop the grid (a NaN
@@ -9,10 +9,13 @@ the lists of methods and settings that other modules register.
 
 from __future__ import annotations
 
+import builtins
 import errno
+import logging
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -23,7 +26,10 @@ import pandas as pd
 
 import benchmarks.datasets
 import harness.checkpoint
-from harness.checkpoint import lock_holder
+import harness.runner
+from benchmarks.nb201.oracle import MetricKey, NB201Oracle, OracleUpdate, write_update
+from benchmarks.nb201.space import N_ARCHS
+from harness.checkpoint import checkpoint_path, lock_holder, run_lock
 from harness.cli import main
 from harness.executors import LocalExecutor, run_grid
 from results.store import SCHEMA_VERSION, Store
@@ -102,7 +108,8 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
     bad_csv.write_text("index,arch_str,accuracy\n0,|none~0|,90.0\n")
     return [*_issue6_cases(tmp, store, missing, truncated_cifar, corrupt_cifar, foreign_cifar, truncated_oracle,
                            corrupt_oracle, newer_oracle, junk, newer, read_only, bad_csv),
-            *_setting_cases(tmp), *_option_cases(tmp, oracles)]
+            *_setting_cases(tmp), *_option_cases(tmp, oracles),
+            *_issue18_cases(tmp, store, oracles)]
 
 
 def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: Path, corrupt_cifar: Path,
@@ -277,9 +284,16 @@ def test_every_bad_input_and_fault_gives_its_one_line_message_and_the_doc_lists_
         assert code == case.exit_code, (case.what, err)
         assert len(lines) == 1 and lines[0].startswith("error: ") and case.expect in lines[0], (case.what, err)
         assert case.untouched is None or not case.untouched.exists(), (case.what, "the store was touched")
+        assert "s3cret" not in err
         rows.append((case.what, case.shown, _normalize(lines[0], tmp_path)))
     rows += _locked_store(tmp_path, monkeypatch, capsys)
     rows += _disk_full(tmp_path, monkeypatch, capsys)
+    rows += _lock_on_a_full_disk(tmp_path, monkeypatch, capsys)
+    rows += _busy_run(tmp_path, monkeypatch, capsys)
+    rows += _other_threads_and_a_damaged_checkpoint(tmp_path, monkeypatch, capsys)
+    rows += _lock_on_a_full_disk(tmp_path, monkeypatch, capsys)
+    rows += _busy_run(tmp_path, monkeypatch, capsys)
+    rows += _other_threads_and_a_damaged_checkpoint(tmp_path, monkeypatch, capsys)
     rows += _nan_loss(tmp_path, monkeypatch, capsys)
     rows += _dead_worker(tmp_path, oracles)
     assert Store(tmp_path / "ro.db").runs_df().empty  # the read-only case wrote nothing
@@ -315,6 +329,247 @@ def _disk_full(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
     row = Store(store).runs_df().iloc[0]
     assert row["status"] == "interrupted" and "No space left" in row["error"]
     return [("disk full while checkpointing", "checkpoint write fails with ENOSPC", _normalize(err, tmp))]
+
+
+class _FullDisk:
+    """A file on a full disk: writes fail with ENOSPC (the real case runs on a tmpfs in test_integrity.py)."""
+
+    def __init__(self, f) -> None:  # noqa: ANN001 - an open file
+        self.f = f
+
+    def write(self, _text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - the file's own attributes
+        return getattr(self.f, name)
+
+
+def _lock_on_a_full_disk(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    store = tmp / "full-lock.db"
+    with monkeypatch.context() as m:
+        m.setattr(harness.checkpoint, "open", lambda path, mode: _FullDisk(builtins.open(path, mode)), raising=False)
+        code, err = _cli(monkeypatch, capsys, [*RUN, "--store", str(store)])
+    assert code == 2 and err.strip().count("\n") == 0 and "cannot write a run lock in" in err, err
+    assert Store(store).runs_df().empty
+    return [("disk full when a run starts", "the run lock cannot be written (ENOSPC)", _normalize(err, tmp))]
+
+
+def _busy_run(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    store = tmp / "busy.db"
+    spec = tiny_spec("darts")
+    with run_lock(store.with_name(store.name + ".checkpoints"), spec.run_id):
+        code, err = _cli(monkeypatch, capsys, [*RUN, "--store", str(store)])
+    line = next(ln for ln in err.splitlines() if ln.startswith("busy"))
+    assert code == 1 and f"pid {os.getpid()}" in line, err
+    return [("a run another process executes", "`run --no-progress` while another command holds the run (exit 1)",
+             _normalize(line.replace(f"pid {os.getpid()} on {socket.gethostname()}", "pid PID on HOST"), tmp))]
+
+
+class _Death(BaseException):
+    """Stands for the process dying at a checkpoint."""
+
+
+def _other_threads_and_a_damaged_checkpoint(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    import torch
+
+    store = tmp / "resume.db"
+    argv = [*RUN, "--set", "epochs=3", "--store", str(store)]
+    real_save = harness.runner.save_checkpoint
+
+    def dies_at_epoch_2(path, state):
+        if state["epoch"] == 2:
+            raise _Death
+        real_save(path, state)
+
+    with monkeypatch.context() as m:
+        m.setattr(harness.runner, "save_checkpoint", dies_at_epoch_2)
+        try:
+            _cli(monkeypatch, capsys, argv)
+        except _Death:
+            capsys.readouterr()
+    try:
+        torch.set_num_threads(2)
+        code, err = _cli(monkeypatch, capsys, argv)
+    finally:
+        torch.set_num_threads(1)
+    assert code == 2 and err.strip().count("\n") == 0 and "torch threads" in err, err
+    rows = [("resume under another thread count", "a CPU run checkpointed with 1 torch thread, resumed with 2",
+             _normalize(err, tmp))]
+    ckpt = checkpoint_path(store.with_name(store.name + ".checkpoints"), tiny_spec("darts", epochs=3).run_id)
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit
+    ckpt.write_bytes(bytes(data))
+    logger = logging.getLogger("harness")
+    seen: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        code, err = _cli(monkeypatch, capsys, argv)
+    finally:
+        logger.removeHandler(handler)
+    assert code == 0 and len(seen) == 1 and "fails its sha256 check" in seen[0], (err, seen)
+    rows.append(("damaged checkpoint", "one bit of a checkpoint flipped (the run resumes from the previous one; "
+                 "exit 0)", f"warning on stderr: {_normalize(seen[0], tmp)}"))
+    return rows
+
+
+def _nan_loss(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    store = tmp / "nan.db"
+    code, err = _cli(monkeypatch, capsys, [*RUN, "--methods", "darts", "--seeds", "2", "--set", "lr=1e8",
+                                           "--store", str(store)])
+    runs = Store(store).runs_df()
+    assert code == 0 and list(runs["status"]) == ["failed", "failed"], err  # both ran: the grid went on
+    return [("NaN or inf loss", "`run --set lr=1e8` (exit 0; the grid continues)",
+             f"run marked `failed`, error: {runs['error'].iloc[0]}")]
+
+
+def _dead_worker(tmp: Path, oracles: Path) -> list[tuple[str, str, str]]:
+    spec = tiny_spec("darts", 0, epochs=3)
+    store, ckpt = tmp / "dead.db", tmp / "dead-ckpt"
+    Store(store)
+
+    def kill_it() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pid = lock_holder(ckpt, spec.run_id)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_it)
+    killer.start()
+    (outcome,) = run_grid([tiny_task(spec, store, oracles, ckpt)], LocalExecutor(["cpu"], threads=1), Store(store))
+    killer.join()
+    assert outcome.status == "died", outcome
+    return [("a worker that dies", "a local worker is killed with SIGKILL (the grid goes on)",
+             f"`worker died {spec.label}: {outcome.error}`; the run is marked `interrupted` with that reason")]
+
+
+def _check_doc(rows: list[tuple[str, str, str]]) -> None:
+    lines = ["# Bad input and faults: what the harness says", "",
+             "Generated by `pytest tests/test_errors_doc.py`, which runs every case through the `harness` "
+             "command and writes this file from what it printed. Errors are one line on stderr with exit "
+             "status 2; nothing stored is changed by bad input. `<tmp>` stands for the test's directory.", "",
+             "| bad input or fault | how the case is made | what the user sees |", "| --- | --- | --- |"]
+    lines += [f"| {what} | {how} | {msg.replace('|', '&#124;')} |" for what, how, msg in rows]
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text("\n".join(lines) + "\n")
+
+
+def _issue18_cases(tmp: Path, store: list[str], oracles: Path) -> list[Case]:
+    """Issue 18's one-line errors: usage errors, a budget the table lacks, a directory that is no archive, an
+emptied store, a password in a store URL, out-of-range benchmark values."""
+    not_an_archive = tmp / "downloads"
+    not_an_archive.mkdir()
+    emptied = tmp / "emptied.db"
+    Store(emptied).close()
+    os.truncate(emptied, 0)
+    out_of_range = tmp / "oracle-1e29"
+    out_of_range.mkdir()
+    table = NB201Oracle.default_path(out_of_range)
+    table.write_bytes(next(oracles.glob("*.oracle")).read_bytes())
+    write_update(table, OracleUpdate(values={MetricKey("cifar10", "test"): [1e29] * N_ARCHS}, source={}))
+    return [
+        Case("bad option value", "`run --seeds abc`", [*RUN, "--seeds", "abc", *store], "Invalid value for '--seeds'"),
+        Case("missing option", "`run` without `--methods`", ["run", *store], "Missing option '--methods'"),
+        Case("empty dataset list", "`run --dataset ''`", [*RUN, "--dataset", "", *store], "no dataset given"),
+        Case("budget the table lacks", "`run --set oracle_budget=hp999` (no run row is stored)",
+             [*RUN, "--set", "oracle_budget=hp999", *store], "oracle_budget=hp999"),
+        Case("a directory that is no benchmark archive", "`data import nb201 DIR`",
+             ["data", "import", "nb201", str(not_an_archive), "--oracle-dir", str(tmp / "import-target")],
+             "not a NATS-tss archive directory"),
+        Case("store truncated to 0 bytes", "`--store emptied.db` after `truncate -s 0 emptied.db`",
+             [*RUN, "--store", str(emptied)], "is empty (0 bytes)"),
+        Case("store URL with a password", "`--store postgresql+psycopg://me:s3cret@127.0.0.1:1/nas` (the password "
+             "is masked)", ["status", "--store", "postgresql+psycopg://me:s3cret@127.0.0.1:1/nas"], "me:***@"),
+        Case("benchmark value out of range", "table's CIFAR-10 test accuracies overwritten with 1e29",
+             [*RUN, "--oracle-dir", str(out_of_range), *store], "outside 0..100"),
+    ]
+
+
+class _FullDisk:
+    """A file on a full disk: writes fail with ENOSPC (the real case runs on a tmpfs in test_integrity.py)."""
+
+    def __init__(self, f) -> None:  # noqa: ANN001 - an open file
+        self.f = f
+
+    def write(self, _text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - the file's own attributes
+        return getattr(self.f, name)
+
+
+def _lock_on_a_full_disk(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    store = tmp / "full-lock.db"
+    with monkeypatch.context() as m:
+        m.setattr(harness.checkpoint, "open", lambda path, mode: _FullDisk(builtins.open(path, mode)), raising=False)
+        code, err = _cli(monkeypatch, capsys, [*RUN, "--store", str(store)])
+    assert code == 2 and err.strip().count("\n") == 0 and "cannot write a run lock in" in err, err
+    assert Store(store).runs_df().empty
+    return [("disk full when a run starts", "the run lock cannot be written (ENOSPC)", _normalize(err, tmp))]
+
+
+def _busy_run(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    store = tmp / "busy.db"
+    spec = tiny_spec("darts")
+    with run_lock(store.with_name(store.name + ".checkpoints"), spec.run_id):
+        code, err = _cli(monkeypatch, capsys, [*RUN, "--store", str(store)])
+    line = next(ln for ln in err.splitlines() if ln.startswith("busy"))
+    assert code == 1 and f"pid {os.getpid()}" in line, err
+    return [("a run another process executes", "`run --no-progress` while another command holds the run (exit 1)",
+             _normalize(line.replace(f"pid {os.getpid()} on {socket.gethostname()}", "pid PID on HOST"), tmp))]
+
+
+class _Death(BaseException):
+    """Stands for the process dying at a checkpoint."""
+
+
+def _other_threads_and_a_damaged_checkpoint(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    import torch
+
+    store = tmp / "resume.db"
+    argv = [*RUN, "--set", "epochs=3", "--store", str(store)]
+    real_save = harness.runner.save_checkpoint
+
+    def dies_at_epoch_2(path, state):
+        if state["epoch"] == 2:
+            raise _Death
+        real_save(path, state)
+
+    with monkeypatch.context() as m:
+        m.setattr(harness.runner, "save_checkpoint", dies_at_epoch_2)
+        try:
+            _cli(monkeypatch, capsys, argv)
+        except _Death:
+            capsys.readouterr()
+    try:
+        torch.set_num_threads(2)
+        code, err = _cli(monkeypatch, capsys, argv)
+    finally:
+        torch.set_num_threads(1)
+    assert code == 2 and err.strip().count("\n") == 0 and "torch threads" in err, err
+    rows = [("resume under another thread count", "a CPU run checkpointed with 1 torch thread, resumed with 2",
+             _normalize(err, tmp))]
+    ckpt = checkpoint_path(store.with_name(store.name + ".checkpoints"), tiny_spec("darts", epochs=3).run_id)
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit
+    ckpt.write_bytes(bytes(data))
+    logger = logging.getLogger("harness")
+    seen: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        code, err = _cli(monkeypatch, capsys, argv)
+    finally:
+        logger.removeHandler(handler)
+    assert code == 0 and len(seen) == 1 and "fails its sha256 check" in seen[0], (err, seen)
+    rows.append(("damaged checkpoint", "one bit of a checkpoint flipped (the run resumes from the previous one; "
+                 "exit 0)", f"warning on stderr: {_normalize(seen[0], tmp)}"))
+    return rows
 
 
 def _nan_loss(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:

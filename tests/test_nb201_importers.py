@@ -371,7 +371,7 @@ def test_bad_nats_archives_raise_oracle_error(tmp_path: Path) -> None:
     with pytest.raises(OracleError, match="001835.pickle.pbz2: cannot read .*truncated or corrupt"):
         import_nb201(source, tmp_path / "o", trust_pickle=True)
     (source / "meta.pickle.pbz2").unlink()
-    with pytest.raises(OracleError, match="no meta.pickle.pbz2"):
+    with pytest.raises(OracleError, match="without meta.pickle.pbz2"):
         import_nb201(source, tmp_path / "o", trust_pickle=True)
     sss = fx.write_nats_dir(tmp_path, (), name="NATS-sss-v1_0-50262-simple")
     with pytest.raises(OracleError, match="size search space"):

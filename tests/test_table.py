@@ -170,6 +170,9 @@ def test_open_reads_only_the_header(sample: tuple[Path, dict[str, np.ndarray]],
         def fileno(self) -> int:
             return self.f.fileno()
 
+        def close(self) -> None:
+            self.f.close()
+
     monkeypatch.setattr(table_mod, "open", lambda p, mode="r": Spy(real_open(p, mode)), raising=False)
     Table.open(path)
     assert read_sizes and all(0 <= n <= 4096 for n in read_sizes)

@@ -2,5 +2,5 @@
 
 ``graph``: pruning and the isomorphism-invariant spec hash, bit-identical to the official code;
 ``tfrecord``: the official record framing (masked CRC-32C); ``metrics``: the ``ModelMetrics`` message;
-``importer``: official tfrecord -> compact table; ``oracle``: the memory-mapped table.
+``importer``: official tfrecord -> compact table; ``oracle``: the compact table.
 """

@@ -1,4 +1,4 @@
-"""The NAS-Bench-101 ground truth as one memory-mapped table, keyed by the benchmark's spec hash.
+"""The NAS-Bench-101 ground truth as one compact table, keyed by the benchmark's spec hash.
 
 File layout (a ``benchmarks.table`` file, meta ``benchmark = "nb101"``), one row per unique cell,
 rows sorted by the raw 16 bytes of the MD5 hash so that a hash is found by binary search:

@@ -110,6 +110,10 @@ class _Reporter:
 
 
 # -- dispatch --------------------------------------------------------------------------------------
+#: the file that makes a directory a NATS-Bench topology archive
+NATS_META = "meta.pickle.pbz2"
+
+
 def import_nb201(source_path: str | os.PathLike[str], oracle_path: str | os.PathLike[str],
                  budget: str | None = None, progress: Progress | None = None,
                  trust_pickle: bool = False) -> ImportSummary:
@@ -131,9 +135,20 @@ def import_nb201(source_path: str | os.PathLike[str], oracle_path: str | os.Path
 
 
 def needs_pickle(source_path: str | os.PathLike[str]) -> bool:
-    """Whether importing ``source_path`` unpickles it (a .pth or NATS archive), so needs --trust-pickle."""
+    """Whether importing ``source_path`` unpickles it (a .pth or NATS archive), so needs --trust-pickle.
+
+    A directory without a NATS archive's ``meta.pickle.pbz2`` is no archive: its import fails saying so
+    without asking about pickles first."""
     path = Path(source_path)
+    if path.is_dir():
+        return (path / NATS_META).is_file()
     return _is_nats(path) or path.suffix == ".pth"
+
+
+def _not_a_nats_dir(path: Path) -> OracleError:
+    return OracleError(f"{path}: a directory without {NATS_META}, so not a NATS-tss archive directory; give the "
+                       "unpacked NATS-tss-v1_0-3ffb9-simple (or -full) directory, a NAS-Bench-201 .pth or a "
+                       ".csv export")
 
 
 def _is_nats(path: Path) -> bool:
@@ -409,6 +424,8 @@ def import_nats(source_path: str | os.PathLike[str], oracle_path: str | os.PathL
     if "NATS-sss" in path.name:
         raise OracleError(f"{path}: the NATS size search space (sss) is not NAS-Bench-201; "
                           "give a NATS-tss archive")
+    if path.is_dir() and not (path / NATS_META).is_file():
+        raise _not_a_nats_dir(path)
     say = _Reporter(progress)
     _trust(path, trust_pickle, say)
     digest = hashlib.sha256()
@@ -511,10 +528,9 @@ def _nats_records(path: Path, digest: Any) -> Iterator[tuple[int, Any, list[str]
         for key in sorted(arch2infos, key=lambda k: _arch_index(path, k)):
             yield _arch_index(path, key), arch2infos[key], meta_archs
         return
-    meta_path = path / "meta.pickle.pbz2"
+    meta_path = path / NATS_META
     if not meta_path.is_file():
-        raise OracleError(f"{path}: no meta.pickle.pbz2, so not a NATS-tss archive directory; give the "
-                          "unpacked NATS-tss-v1_0-3ffb9-simple (or -full) directory")
+        raise _not_a_nats_dir(path)
     meta = _load_pbz2(meta_path, digest)
     if not isinstance(meta, Mapping) or "meta_archs" not in meta:
         raise OracleError(f"{meta_path}: no meta_archs; download the official archive again")

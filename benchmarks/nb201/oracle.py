@@ -1,4 +1,4 @@
-"""NAS-Bench-201 ground truth as one memory-mapped table: O(1) lookups by official index.
+"""NAS-Bench-201 ground truth as one compact table: O(1) lookups by official index.
 
 Every value is named by a ``MetricKey``: NAS-Bench-201's dataset name, the split, the training budget
 (``hp200`` = the 200-epoch schedule papers report, ``hp12`` = the 12-epoch one) and the statistic
@@ -169,7 +169,7 @@ class NB201Oracle:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> NB201Oracle:
-        """Memory-map the oracle file (reads only its header)."""
+        """Open the oracle file (reads its header, then the values and costs blocks)."""
         return cls(Table.open(path, remedy=_REMEDY))
 
     # -- what the table holds ---------------------------------------------------------------------
