@@ -46,7 +46,7 @@ class RunTask:
     oracle_dir: str
     checkpoint_dir: str
     device: str = "auto"  # resolved on the worker: "auto" means that machine's GPU when it has one
-    threads: int | None = None  # torch CPU threads in the worker; None keeps its default
+    threads: int | None = None  # torch CPU threads in the worker (`harness run --threads`); None: the executor's
 
 
 Step = tuple[RunTask, RunOutcome] | None
@@ -157,7 +157,8 @@ class LocalExecutor:
                     if queue and slot not in busy:
                         if pools[slot] is None:
                             pools[slot] = ProcessPoolExecutor(max_workers=1, initializer=_ignore_sigint)
-                        task = replace(queue.popleft(), device=device, threads=self.threads)
+                        task = queue.popleft()
+                        task = replace(task, device=device, threads=task.threads or self.threads)
                         running[pools[slot].submit(run_task, task)] = (slot, task)
                 done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 if not done:

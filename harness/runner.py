@@ -16,6 +16,7 @@ Ctrl-C reaching Dask or Ray workers, which get no signal) stops at its next chec
 from __future__ import annotations
 
 import json
+import math
 import platform
 import random
 import signal
@@ -45,7 +46,7 @@ from harness.checkpoint import (
     run_lock,
     save_checkpoint,
 )
-from harness.progress import NullProgress
+from harness.progress import NullProgress, counted
 from harness.records import detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
 from methods import registry
@@ -107,10 +108,16 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def torch_threads() -> int:
+    """The torch CPU threads this process computes with (``harness run --threads``, default 1); CPU results are
+    bit-identical only for the same count, so every CPU run records it in its device description."""
+    return torch.get_num_threads()
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch_threads()} threads)"
 
 
 @lru_cache(maxsize=4)
@@ -134,8 +141,9 @@ class SearchRun:
         self.oracle = self.bench.open_oracle(env.oracle_dir, self.cfg)
         self.space = self.bench.make_space(self.cfg)
         limit = self.cfg["train_limit"]
-        self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
-                               None if limit is None else int(limit), int(self.cfg["split_seed"]))
+        with env.progress.phase(f"{spec.label}: loading {spec.dataset}"):
+            self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
+                                   None if limit is None else int(limit), int(self.cfg["split_seed"]))
         split = search_split(self.data.train_y, spec.setting, int(self.cfg["split_seed"]))
         self.channels_last = choice(self.cfg, "channels_last", (False, True))
         if self.channels_last and env.device.type == "cpu":
@@ -224,9 +232,11 @@ class SearchRun:
                                             str(self.cfg["oracle_budget"]), selection)
         probs = self.method.probabilities()
         discrete = {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device) for g in self.space.groups}
-        with self._precision():
-            cont = evaluate(self.net, self.method.eval_weights(), self._eval_batches())
-            disc = evaluate(self.net, discrete, self._eval_batches())
+        passes = 2 * math.ceil(len(self.eval_set[1]) / int(self.cfg["batch_size"]))
+        with (self.env.progress.phase(f"epoch {epoch}: evaluating the supernet (mixture, then derived cell)",
+                                      passes) as tick, self._precision()):
+            cont = evaluate(self.net, self.method.eval_weights(), counted(self._eval_batches(), tick))
+            disc = evaluate(self.net, discrete, counted(self._eval_batches(), tick))
         seconds_eval = time.perf_counter() - t0
         self.seconds_total += seconds_train + seconds_eval
         extra = {**self.method.epoch_fields(), **detail_fields(self.bench, self.space, probs, selection)}
@@ -347,14 +357,14 @@ def _execute_locked(spec: RunSpec, env: RunEnvironment) -> RunOutcome:
     last_row: Mapping[str, Any] | None = None
     try:
         state = _resume_point(run, env)
-        if state is not None:
-            start = run.restore(state) + 1
-        else:
+        start = 1 if state is None else run.restore(state) + 1
+        # the bar starts before epoch 0's evaluation: at the paper profile on a CPU that alone takes many minutes
+        progress.start_run(spec.label, spec.epochs * steps_per_epoch, (start - 1) * steps_per_epoch)
+        if state is None:
             with _signals_held():
                 last_row = run.record(0, None, 0.0)
                 save_checkpoint(run.ckpt_path, run.state(0))
-            start = 1
-        progress.start_run(spec.label, spec.epochs * steps_per_epoch, (start - 1) * steps_per_epoch)
+            progress.epoch(_epoch_summary(0, last_row))
         for epoch in range(start, spec.epochs + 1):
             t0 = time.perf_counter()
             stats = run.train(epoch, on_step)

@@ -70,6 +70,8 @@ def _oracle_copy(tmp: Path, oracles: Path, name: str, damage) -> Path:  # noqa: 
 
 def _cases(tmp: Path, oracles: Path) -> list[Case]:
     store = ["--store", str(tmp / "s.db")]
+    report_store = tmp / "report.db"
+    Store(report_store)
     truncated_cifar = _copy_cifar(tmp, "data_batch_1")
     path = truncated_cifar / "cifar-10-batches-py" / "data_batch_1"
     path.write_bytes(path.read_bytes()[:100_000])
@@ -131,6 +133,11 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
         Case("store from a newer schema", "schema version 2", [*RUN, "--store", str(newer)], "newer than this harness"),
         Case("read-only store", "`--store 'sqlite:///file:ro.db?mode=ro&uri=true'`",
              [*RUN, "--store", f"sqlite:///file:{read_only}?mode=ro&uri=true"], "read-only"),
+        Case("bad thread count", "`run --threads 0`", [*RUN, "--threads", "0", *store], "--threads 0"),
+        Case("unknown report profile", "`report --profile fast`",
+             ["report", "--profile", "fast", "--store", str(report_store), "--out", str(tmp / "r")], "unknown profile"),
+        Case("unknown report method", "`report --methods dartz`",
+             ["report", "--methods", "dartz", "--store", str(report_store), "--out", str(tmp / "r")], "unknown method"),
     ]
 
 
