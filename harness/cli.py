@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,8 +29,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich markup would eat "[env HARNESS_...; default ...]" hints as tags
 )
-data_app = typer.Typer(help="Datasets and benchmark tables: download, import, inspect.", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets and benchmark tables: download, import, inspect.", no_args_is_help=True,
+                       rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 # piped output (logs, CI) gets wide lines instead of rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,6 +65,27 @@ def oracle_dir(option: Path | None) -> Path:
     return Path(env).expanduser() if env else harness_home() / "oracles"
 
 
+def run_threads(option: int | None) -> int:
+    """torch CPU threads per run: ``--threads``, else HARNESS_THREADS, else OMP_NUM_THREADS, else 1.
+
+    1 by default: on a shared 2-core machine (load 6-14) a quick-profile DARTS epoch took 11-20x longer with
+    2 threads than with 1 (OpenMP threads wait for cores other processes hold), while on a quiet one 2 threads
+    gain about 1.7x (docs/performance.md); runs scale across cores with ``--jobs`` instead.
+    """
+    if option is not None:
+        if option < 1:
+            raise ConfigError(f"--threads {option}: give a whole number >= 1")
+        return option
+    for name in ("HARNESS_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigError(f"{name}={value!r} is not a thread count; set it to a whole number >= 1 "
+                                  "(or pass --threads N)")
+            return int(value)
+    return 1
+
+
 def checkpoint_dir(option: Path | None, store_path: Path | None) -> Path:
     """Next to a SQLite store (``results.db`` -> ``results.db.checkpoints/``), else under HARNESS_HOME."""
     if option is not None:
@@ -69,6 +93,11 @@ def checkpoint_dir(option: Path | None, store_path: Path | None) -> Path:
     if store_path is not None:
         return store_path.with_name(store_path.name + ".checkpoints")
     return harness_home() / "checkpoints"
+
+
+def _status(text: str, shown: bool = True) -> AbstractContextManager[object]:
+    """A spinner on stderr while a silent step (imports, a table search) runs; nothing when not ``shown``."""
+    return Console(stderr=True).status(text) if shown else nullcontext()
 
 
 def _seeds(count: int, first: int) -> list[int]:
@@ -128,6 +157,10 @@ def run(
     oracle_dir_: OracleDirOpt = None,
     checkpoint_dir_: CheckpointDirOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto (GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads per run [env "
+                                                "HARNESS_THREADS, else OMP_NUM_THREADS; default 1]. More threads "
+                                                "than idle cores make steps several times slower; with 1 the "
+                                                "numbers do not depend on the machine's core count.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun runs that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs, what the store holds and the "
                                           "time estimate; run nothing.")] = False,
@@ -155,16 +188,17 @@ def run(
     by an older version of their method or benchmark are shown as superseded and run again (their rows
     stay in the store, marked). Every option and setting is checked before the store is opened.
     """
-    from benchmarks.datasets import check_data_root, resolve_data_root
-    from harness.estimate import format_duration
-    from harness.executors import RunTask, plan, run_grid
-    from harness.grid import expand, parse_datasets, parse_settings, runnable_methods, superseded_runs
-    from harness.monitor import StoreProgress
-    from harness.overrides import parse_set
-    from harness.progress import LineProgress, RichProgress
-    from methods.registry import get as get_method
-    from methods.registry import resolve_methods
-    from results.store import Store, sqlite_file, store_url
+    with _status("loading torch and the search methods", progress):  # seconds on a busy machine
+        from benchmarks.datasets import check_data_root, resolve_data_root
+        from harness.estimate import format_duration
+        from harness.executors import RunTask, plan, run_grid
+        from harness.grid import expand, parse_datasets, parse_settings, runnable_methods, superseded_runs
+        from harness.monitor import StoreProgress
+        from harness.overrides import parse_set
+        from harness.progress import LineProgress, RichProgress
+        from methods.registry import get as get_method
+        from methods.registry import resolve_methods
+        from results.store import Store, sqlite_file, store_url
 
     overrides = [parse_set(s) for s in (set_ or [])]
     names = runnable_methods(resolve_methods(methods), benchmark, methods)
@@ -172,6 +206,7 @@ def run(
     specs = [spec for extra in _space_overrides(space, benchmark, overrides)
              for spec in expand(names, benchmark, parse_datasets(dataset, benchmark), parse_settings(setting),
                                 seed_list, profile, [*overrides, *extra])]
+    cpu_threads = run_threads(threads)
     step_bars = RichProgress() if progress else LineProgress()
     chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
     if data_root is not None or os.environ.get("HARNESS_DATA_ROOT"):
@@ -186,15 +221,16 @@ def run(
     console.print(f"{len(specs)} runs requested; {len(specs) - len(todo)} already in {mask_credentials(store)} "
                   f"({sum(status.get(s.run_id) == 'finished' for s in specs)} finished, "
                   f"{sum(status.get(s.run_id) == 'failed' for s in specs)} failed); {len(todo)} to run"
-                  + (f" with the {chosen.executor.name} executor." if todo else "."))
+                  + (f" with the {chosen.executor.name} executor, {cpu_threads} torch CPU thread(s) per run."
+                     if todo else "."))
     if replaced:
         console.print(f"{sum(map(len, replaced.values()))} stored run(s) were made by an older version of their "
                       "method or benchmark: superseded (kept in the store, left out of reports) and run again:")
         for s in specs:
             for old in replaced.get(s.run_id, []):
                 console.print(f"  {old.run_id} -> {s.run_id}  {s.label}: {old.why}", highlight=False)
-    estimates = _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, benchmark, dataset,
-                                setting, seeds, first_seed, names) if estimate and todo else {}
+    estimates = _print_estimate(todo, specs, profile, chosen, cpu_threads, data_root, overrides, space, benchmark,
+                                dataset, setting, seeds, first_seed, names) if estimate and todo else {}
     if dry_run:
         shown = shown_statuses(status, ckpt)
         for s in specs:
@@ -213,7 +249,8 @@ def run(
     # black-box runs (rea, rs, reinforce) read the benchmark table alone: no data root needed for them
     needs_images = any(get_method(s.method).needs_supernet for s in todo)
     root, oracles = str(resolve_data_root(data_root)) if needs_images else "", str(oracle_dir(oracle_dir_))
-    tasks = [RunTask(s, st.url, root, oracles, str(ckpt), chosen.device, retry_failed=retry_failed) for s in todo]
+    tasks = [RunTask(s, st.url, root, oracles, str(ckpt), chosen.device, cpu_threads, retry_failed=retry_failed)
+             for s in todo]
     parallel = chosen.executor.name != "in-process"
     display = (StoreProgress() if progress else LineProgress()) if parallel else step_bars
     try:
@@ -235,8 +272,8 @@ def run(
 FASTER_PROFILES = ("repro", "quick")
 
 
-def _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, benchmark, dataset,  # noqa: ANN001
-                    setting, seeds, first_seed, names) -> dict:  # noqa: ANN001 - the run command's values
+def _print_estimate(todo, specs, profile, chosen, threads, data_root, overrides, space, benchmark,  # noqa: ANN001
+                    dataset, setting, seeds, first_seed, names) -> dict:  # noqa: ANN001 - the run command's values
     """Print the run count and the measured time estimate of the runs to do (harness/estimate.py); on a CPU
     with the paper profile also what the faster profiles would take and the other ways to go faster."""
     from benchmarks.datasets import resolve_data_root
@@ -245,7 +282,6 @@ def _print_estimate(todo, specs, profile, chosen, data_root, overrides, space, b
     from nasbench_errors import DataError
 
     slots = chosen.executor.slots
-    threads = chosen.executor.threads_per_run
     try:
         root = resolve_data_root(data_root)
     except DataError:
@@ -308,23 +344,37 @@ def _print_legend(shown: set[str], checkpoints: Path) -> None:
 
 
 def _print_final(store, run_ids: list[str], checkpoints: Path, verbose: bool = False) -> None:  # noqa: ANN001
-    from results.summary import final_rows
+    from results.reports.data import overrides_of
+    from results.summary import MEASURED, SIMULATED, final_rows, time_label
 
     df = final_rows(store, run_ids)
     df["status"] = df["run_id"].map(shown_statuses(dict(zip(df["run_id"], df["status"], strict=True)), checkpoints))
     table = Table(title="Last recorded epoch per run (accuracies and regrets in %, from the oracle; a surrogate "
                   "oracle gives validation only)")
-    cols = ("method", "setting", "dataset", "seed", "status", "epoch", "test acc", "regret", "valid acc",
-            "valid regret", "entropy", "skip", "s")
+    cols = ("method", "setting", "dataset", "seed", "profile", "status", "epoch", "test acc", "regret", "valid acc",
+            "valid regret", "entropy", "skip", "wall s", "sim. s")
     for col in (("run", *cols) if verbose else cols):
         table.add_column(col)
+    changed = False
     for r in df.itertuples():
-        cells = [r.method, r.setting, r.dataset, str(r.seed), r.status, _fmt(r.epoch, "d"), _fmt(r.test_acc),
-                 _fmt(r.regret_test), _fmt(r.valid_acc), _fmt(r.regret_valid), _fmt(r.entropy_ops, ".3f"),
-                 _fmt(r.n_skip, "d"), _fmt(r.search_seconds, ".0f")]
+        measured, simulated = (_fmt(r.search_seconds, ".0f") if r.seconds_kind == kind else "-"
+                               for kind in (MEASURED, SIMULATED))
+        profile = r.profile + ("+set" if overrides_of(r.method, r.benchmark, r.profile, r.config) else "")
+        changed |= profile.endswith("+set")
+        cells = [r.method, r.setting, r.dataset, str(r.seed), profile, r.status, _fmt(r.epoch, "d"),
+                 _fmt(r.test_acc), _fmt(r.regret_test), _fmt(r.valid_acc), _fmt(r.regret_valid),
+                 _fmt(r.entropy_ops, ".3f"), _fmt(r.n_skip, "d"), measured, simulated]
         table.add_row(*([r.run_id, *cells] if verbose else cells))
     console.print(table)
     _print_legend(set(df["status"]), checkpoints)
+    if changed:
+        console.print("profile+set: settings changed with --set (harness report lists them)")
+    kinds = set(df["seconds_kind"].dropna())
+    if MEASURED in kinds:
+        devices = df.loc[df["seconds_kind"] == MEASURED, "device"]
+        console.print(f"wall s: {time_label(MEASURED, devices)}", highlight=False, soft_wrap=True)
+    if SIMULATED in kinds:
+        console.print(f"sim. s: {time_label(SIMULATED)}", highlight=False, soft_wrap=True)
     if verbose:
         for r in df.itertuples():
             console.print(f"{r.run_id}  {r.arch or '-'}", highlight=False)
@@ -520,9 +570,24 @@ def data_import(
                             numbers=numbers)
         return
     if benchmark == "nb301":
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         from benchmarks.nb301.oracle import import_nb301
 
-        import_nb301(source, oracle_dir(oracle_dir_), {"budget": evolution_budget}, progress=console.print)
+        bar = Progress(TextColumn("surrogate queries"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TimeRemainingColumn(), TextColumn("{task.fields[best]}"), console=console, transient=True)
+        with bar:
+            task = bar.add_task("evolution", total=evolution_budget, best="")
+            import_nb301(source, oracle_dir(oracle_dir_), {"budget": evolution_budget}, progress=bar.console.print,
+                         on_queries=lambda done, best: bar.update(task, completed=done,
+                                                                  best=f"best {100 * best:.2f} %"))
         return
     if benchmark != "nb201":
         raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201, nb101, nb301")

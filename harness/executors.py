@@ -48,7 +48,7 @@ class RunTask:
     oracle_dir: str
     checkpoint_dir: str
     device: str = "auto"  # resolved on the worker: "auto" means that machine's GPU when it has one
-    threads: int | None = None  # torch CPU threads in the worker; None keeps its default
+    threads: int | None = None  # torch CPU threads in the worker (`harness run --threads`); None: the executor's
     retry_failed: bool = False  # execute a run the store holds as failed (else its stored outcome is returned)
 
 
@@ -59,8 +59,6 @@ class Executor(Protocol):
     name: str
     #: runs executing at once (the grid estimate's parallel slots; a cluster's is unknown here: 1)
     slots: int
-    #: torch CPU threads each run gets (None: this process's count)
-    threads_per_run: int | None
 
     def outcomes(self, tasks: Sequence[RunTask]) -> Iterator[Step]:
         """Run the tasks; yield (task, outcome) as runs end and None on poll ticks. Closing the
@@ -127,7 +125,6 @@ class InProcessExecutor:
 
     name = "in-process"
     slots = 1
-    threads_per_run = None
 
     def __init__(self, progress: NullProgress | None = None) -> None:
         self.progress = progress or NullProgress()
@@ -155,10 +152,6 @@ class LocalExecutor:
     def slots(self) -> int:
         return len(self.devices)
 
-    @property
-    def threads_per_run(self) -> int | None:
-        return self.threads
-
     def outcomes(self, tasks: Sequence[RunTask]) -> Iterator[Step]:
         from concurrent.futures import FIRST_COMPLETED, wait
 
@@ -174,7 +167,8 @@ class LocalExecutor:
                     if queue and slot not in busy:
                         if pools[slot] is None:
                             pools[slot] = ProcessPoolExecutor(max_workers=1, initializer=_ignore_sigint)
-                        task = replace(queue.popleft(), device=device, threads=self.threads)
+                        task = queue.popleft()
+                        task = replace(task, device=device, threads=task.threads or self.threads)
                         running[pools[slot].submit(run_task, task)] = (slot, task)
                 done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 if not done:
@@ -208,7 +202,6 @@ class DaskExecutor:
 
     name = "dask"
     slots = 1
-    threads_per_run = None
 
     def __init__(self, scheduler: str, connect_timeout: float = 15.0) -> None:
         self.scheduler, self.connect_timeout = scheduler, connect_timeout
@@ -247,7 +240,6 @@ class RayExecutor:
 
     name = "ray"
     slots = 1
-    threads_per_run = None
 
     def __init__(self, address: str | None, runs_per_gpu: int | None = None) -> None:
         self.address, self.runs_per_gpu = address, runs_per_gpu

@@ -6,10 +6,13 @@ matplotlib, seaborn) loads only when a report is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from nasbench_errors import ConfigError
 
 
 def report(
@@ -20,35 +23,53 @@ def report(
         "--oracle-dir", help="Where imported benchmark tables live, for the Optimal and ResNet-like rows "
         "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles]; without a table the optima the runs "
         "recorded are used.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="Only the runs made with this profile (paper, "
+                                                "quick, ...); missing-item commands then use it too "
+                                                "[default: every run].")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", "-m", help="Only the runs of these methods: a comma "
+                                                "list of names or families as for `harness run`; missing items "
+                                                "are limited to them [default: every run].")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar per step.")] = True,
 ) -> None:
     """Regenerate the papers' tables and figures from the store, with an HTML page.
 
     Writes GAEA Table 2 and an overview of every method x benchmark x dataset (Markdown, LaTeX, CSV),
     GAEA Figures 1, 2, 4 and 5 (PNG, PDF) and OUT/index.html. Items whose runs the store lacks are
-    listed with the `harness run` command that produces them.
+    listed with the `harness run` commands that produce them: the paper's protocol and a CPU-sized one.
     """
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from benchmarks.nb201.oracle import NB201Oracle
-    from harness.cli import console, directory_option, oracle_dir
-    from results.reports import build_report
-    from results.store import Store
+    bar = Progress(TextColumn("[bold]report[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=not progress)
+    with bar:
+        task = bar.add_task("loading pandas, matplotlib and the oracle", total=None)
+        from benchmarks.nb201.oracle import NB201Oracle
+        from harness.cli import console, directory_option, oracle_dir
+        from results.reports import build_report
+        from results.store import Store
 
-    directory_option("--out", out)
-    table = NB201Oracle.default_path(oracle_dir(oracle_dir_))
-    # an explicitly named table must exist (open raises with the import command); the default one may not
-    oracle = NB201Oracle.open(table) if oracle_dir_ is not None or table.exists() else None
-    st = Store(store, create=False)
-    if st.note:
-        Console(stderr=True).print(f"note: {st.note}", highlight=False, soft_wrap=True)
-    result = build_report(st, out, oracle)
+        directory_option("--out", out)
+        st = Store(store, create=False)
+        if st.note:
+            Console(stderr=True).print(f"note: {st.note}", highlight=False, soft_wrap=True)
+        stored = st.runs_df()
+        chosen = None if methods is None else _methods(methods, set(stored["method"]))
+        if profile is not None:
+            _check_profile(profile, set(stored["profile"]))
+        table = NB201Oracle.default_path(oracle_dir(oracle_dir_))
+        # an explicitly named table must exist (open raises with the import command); the default one may not
+        oracle = NB201Oracle.open(table) if oracle_dir_ is not None or table.exists() else None
+        result = build_report(st, out, oracle, profile, chosen,
+                              lambda what, done, total: bar.update(task, description=what, completed=done,
+                                                                   total=total))
     drawn = [name for name, files in result.figures.items() if files]
     console.print(f"report written to {result.index}: {len(result.tables)} tables, "
                   f"figures {', '.join(drawn) or 'none'}")
     runnable = [m for m in result.missing if m.command]
     if result.missing:
         console.print(f"{len(result.missing)} items lack runs ({len(runnable)} can be produced; "
-                      f"all listed in {out / 'missing.md'}):")
+                      f"all listed in {out / 'missing.md'}, each also with a CPU-sized command):")
     for m in runnable:
         console.print(f"  {m.item}: {m.command}", highlight=False, soft_wrap=True)
 
@@ -74,3 +95,21 @@ def reproduction(
                           "results/reproduction/manifest.json)")
     build_page(manifest, page, (manifest.parent / "intro.md").read_text(encoding="utf-8"))
     console.print(f"reproduction page written to {page} (figures in {page.parent / page.stem})")
+def _methods(spec: str, stored: Collection[str]) -> list[str]:
+    """Registry names (families expanded) and, as written, names of stored runs no longer registered."""
+    from methods.registry import resolve_methods
+
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--methods {spec!r}: give a comma list of method names or families, e.g. darts,gaea")
+    kept = [n for n in names if n in stored]
+    rest = [n for n in names if n not in stored]
+    return sorted(set(kept) | (set(resolve_methods(rest)) if rest else set()))
+
+
+def _check_profile(profile: str, stored: Collection[str]) -> None:
+    from harness.specs import PROFILES
+
+    if profile not in PROFILES and profile not in stored:
+        valid = ", ".join(sorted({*PROFILES, *stored}))
+        raise ConfigError(f"unknown profile {profile!r} for --profile; valid: {valid}")

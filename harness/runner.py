@@ -23,6 +23,7 @@ finishing, returns the stored outcome without touching its rows.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import signal
 import threading
@@ -50,7 +51,7 @@ from harness.checkpoint import (
     run_lock,
     save_checkpoint,
 )
-from harness.progress import NullProgress
+from harness.progress import NullProgress, counted
 from harness.provenance import run_row
 from harness.records import check_oracle_budget, detail_fields, entropy_fields, oracle_fields
 from harness.specs import RunSpec
@@ -125,8 +126,9 @@ class SearchRun:
         if self.oracle is not None:
             check_oracle_budget(self.bench, self.space, self.oracle, spec.dataset, str(self.cfg["oracle_budget"]))
         limit = self.cfg["train_limit"]
-        self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
-                               None if limit is None else int(limit), int(self.cfg["split_seed"]))
+        with env.progress.phase(f"{spec.label}: loading {spec.dataset}"):
+            self.data = _load_data(spec.dataset, str(env.data_root), str(env.device),
+                                   None if limit is None else int(limit), int(self.cfg["split_seed"]))
         split = self.bench.search_split(self.data, spec.setting, self.cfg)
         #: the data split this search uses, as the store records it (``runs.split``)
         self.split_description = {
@@ -247,11 +249,13 @@ class SearchRun:
         fields, lookup_rows = oracle_fields(self.bench, self.space, self.oracle, self.spec.dataset,
                                             str(self.cfg["oracle_budget"]), selection)
         probs = self.method.probabilities()
-        with self._precision():
-            cont = evaluate(self.net, self.method.eval_weights(), self._eval_batches(check))
+        passes = (1 if selection is None else 2) * math.ceil(len(self.eval_set[1]) / int(self.cfg["batch_size"]))
+        with (self.env.progress.phase(f"epoch {epoch}: evaluating the supernet (mixture, then derived cell)",
+                                      passes) as tick, self._precision()):
+            cont = evaluate(self.net, self.method.eval_weights(), counted(self._eval_batches(check), tick))
             disc = (None, None) if selection is None else evaluate(
                 self.net, {g.name: one_hot_weights(g, selection[g.name]).to(self.env.device)
-                           for g in self.space.groups}, self._eval_batches(check))
+                           for g in self.space.groups}, counted(self._eval_batches(check), tick))
         seconds_eval = time.perf_counter() - t0
         self.seconds_total += seconds_train + seconds_eval
         extra = {**self.method.epoch_fields(), **({} if selection is None else
@@ -427,12 +431,12 @@ def _execute_locked(spec: RunSpec, env: RunEnvironment, keep: tuple[str, ...]) -
     last_row: Mapping[str, Any] | None = None
     try:
         state = _resume_point(run, env)
-        if state is not None:
-            start = run.restore(state) + 1
-        else:
-            last_row = _record(run, env, 0, None, 0.0, on_step.check)
-            start = 1
+        start = 1 if state is None else run.restore(state) + 1
+        # the bar starts before epoch 0's evaluation: at the paper profile on a CPU that alone takes many minutes
         progress.start_run(spec.label, spec.epochs * steps_per_epoch, (start - 1) * steps_per_epoch)
+        if state is None:
+            last_row = _record(run, env, 0, None, 0.0, on_step.check)
+            progress.epoch(_epoch_summary(0, last_row))
         for epoch in range(start, spec.epochs + 1):
             t0 = time.perf_counter()
             stats = run.train(epoch, on_step)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -10,16 +11,40 @@ from results.store import Store
 
 FINAL_COLUMNS = ("epoch", "arch", "test_acc", "valid_acc", "regret_test", "regret_valid", "entropy_ops", "n_skip")
 
+#: Two kinds of search seconds that never share an axis or a column: a black-box baseline charges the
+#: benchmark's recorded training time of each cell it evaluates (nothing is trained), a supernet search is
+#: timed by the wall clock of the device it ran on.
+SIMULATED, MEASURED = "simulated", "measured"
+
+
+def seconds_kind(extra: Mapping[str, Any] | None) -> str:
+    """SIMULATED for an epoch row of a black-box run (its ``extra`` carries ``simulated_seconds``), else MEASURED."""
+    return SIMULATED if isinstance(extra, Mapping) and "simulated_seconds" in extra else MEASURED
+
+
+def time_label(kind: str, devices: Iterable[str] = ()) -> str:
+    """What a seconds axis or column holds: simulated training time, or wall-clock time on which device(s)."""
+    if kind == SIMULATED:
+        return "simulated training seconds (the benchmark's cost table; no network trained)"
+    where = ", ".join(sorted({d for d in devices if isinstance(d, str) and d}))
+    return "measured wall-clock seconds" + (f" on {where}" if where else "")
+
 
 def final_rows(store: Store, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per run: its identity and status plus the values of its last recorded epoch."""
+    """One row per run: its identity and status plus the values of its last recorded epoch.
+
+    ``seconds_kind`` says whether ``search_seconds`` are simulated or measured (None before the first epoch).
+    """
     runs = store.runs_df()
     if run_ids is not None:
         runs = runs[runs["run_id"].isin(list(run_ids))]
     epochs = store.epochs_df(run_ids=list(runs["run_id"]), with_runs=False)
     last = epochs.sort_values("epoch").groupby("run_id", as_index=False).tail(1)
-    cols = ["run_id", "method", "benchmark", "dataset", "setting", "seed", "status", "error", "search_seconds"]
-    merged = runs[cols].merge(last[["run_id", *FINAL_COLUMNS]], on="run_id", how="left")
+    last = last.assign(seconds_kind=last["extra"].map(seconds_kind))
+    cols = ["run_id", "method", "benchmark", "dataset", "setting", "seed", "profile", "config", "status", "error",
+            "search_seconds", "device"]
+    merged = runs[cols].merge(last[["run_id", *FINAL_COLUMNS, "seconds_kind"]], on="run_id", how="left")
+    merged["seconds_kind"] = merged["seconds_kind"].astype(object).where(merged["seconds_kind"].notna(), None)
     order = {rid: i for i, rid in enumerate(run_ids)} if run_ids is not None else None
     if order is not None:
         merged = merged.sort_values("run_id", key=lambda s: s.map(order))

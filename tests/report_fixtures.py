@@ -2,7 +2,8 @@
 
 Four tiny real searches through the runner (the quick profile shrunk further by ``tests.smoke``, 128 training
 images): DARTS bilevel and GAEA DARTS ERM on CIFAR-10, seeds 0 and 1, 2 epochs each, looked up in the real
-hp200 table.
+hp200 table; and two black-box REA searches (seeds 0 and 1, simulated training time from the real 12-epoch
+and cost tables), so that reports meet both kinds of search seconds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import torch
 from tests.smoke import nb201_oracle_dir, run_tiny
 
 TRAIN_LIMIT = 128  # images: 2 weight steps per epoch in either setting, enough for real curves
-RUNS = (("darts", "bilevel", 0), ("darts", "bilevel", 1), ("gaea-darts", "erm", 0), ("gaea-darts", "erm", 1))
+RUNS = (("darts", "bilevel", 0), ("darts", "bilevel", 1), ("gaea-darts", "erm", 0), ("gaea-darts", "erm", 1),
+        ("rea", "bilevel", 0), ("rea", "bilevel", 1))
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def small_store(factory: pytest.TempPathFactory) -> SmallStore:
         # default thread pool oversubscribes the 2 shared cores and the runs take minutes instead of seconds
         torch.set_num_threads(1)
         root = factory.mktemp("report-store")
-        oracle_dir = nb201_oracle_dir(root / "oracles")
+        oracle_dir = nb201_oracle_dir(root / "oracles", blackbox=True)
         for method, setting, seed in RUNS:
             outcome, _ = run_tiny(method, root, setting=setting, seed=seed, oracle_dir=oracle_dir,
                                   train_limit=TRAIN_LIMIT)

@@ -115,6 +115,8 @@ def _cases(tmp: Path, oracles: Path) -> list[Case]:
 def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: Path, corrupt_cifar: Path,
                   foreign_cifar: Path, truncated_oracle: Path, corrupt_oracle: Path, newer_oracle: Path, junk: Path,
                   newer: Path, read_only: Path, bad_csv: Path) -> list[Case]:
+    report_store = tmp / "report.db"
+    Store(report_store)
     return [
         Case("unknown method", "`run --methods dartz`", [*RUN[:2], "dartz", *RUN[3:], *store], "unknown method"),
         Case("declined method", "`run --methods bohb`", [*RUN[:2], "bohb", *RUN[3:], *store],
@@ -169,6 +171,11 @@ def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: P
              "newer than this harness"),
         Case("read-only store", "`--store 'sqlite:///file:ro.db?mode=ro&uri=true'`",
              [*RUN, "--store", f"sqlite:///file:{read_only}?mode=ro&uri=true"], "read-only"),
+        Case("bad thread count", "`run --threads 0`", [*RUN, "--threads", "0", *store], "--threads 0"),
+        Case("unknown report profile", "`report --profile fast`",
+             ["report", "--profile", "fast", "--store", str(report_store), "--out", str(tmp / "r")], "unknown profile"),
+        Case("unknown report method", "`report --methods dartz`",
+             ["report", "--methods", "dartz", "--store", str(report_store), "--out", str(tmp / "r")], "unknown method"),
     ]
 
 

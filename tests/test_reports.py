@@ -112,7 +112,9 @@ def test_table2_transfer_rows_recompute_from_the_store(small, report, label, met
         assert len(values) == 2
         _approx_stat(row, f"{title} (test)", values)
         assert float(row[f"{title}, paper mean"]) == quoted
-        assert float(row[f"{title} Δ"]) == pytest.approx(values.mean() - quoted, abs=1e-5)
+        # tiny quick-profile searches: no difference from the paper but the reason
+        # (tests/test_report_honesty.py checks the number for paper-profile runs)
+        assert row[f"{title} Δ"] == "not comparable: quick+set profile"
     _approx_stat(row, "Search (s)", _run_column(small.store, method, setting, "search_seconds"), abs_tol=1e-3)
     markdown = (report.out / "tables" / "gaea_table2_nb201.md").read_text()
     c10 = _transfer(small.store, method, setting, "cifar10")
@@ -189,7 +191,9 @@ def test_overview_recomputes_from_the_store(small, report, label, method, settin
     for header, column in (("Final test regret (pp)", "regret_test"), ("Final test acc. (%)", "test_acc"),
                            ("Final entropy (nats)", "entropy_ops"), ("Skip connections", "n_skip")):
         _approx_stat(row, header, _final(small.store, method, setting, column))
-    _approx_stat(row, "Search time (s)", _run_column(small.store, method, setting, "search_seconds"), abs_tol=1e-3)
+    _approx_stat(row, "Search wall-clock (s)", _run_column(small.store, method, setting, "search_seconds"),
+                 abs_tol=1e-3)
+    assert row["Simulated training (s) mean"] == "" and row["Paper protocol"] == "no: quick+set profile"
 
 
 def test_overview_shows_the_quoted_numbers_beside_ours(report):

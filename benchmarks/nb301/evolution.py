@@ -54,8 +54,11 @@ class EvolutionResult:
 
 
 def regularized_evolution(score: Callable[[Sequence[Genotype]], np.ndarray], budget: int, seed: int,
-                          population: int = 100, sample: int = 25, children: int = 50) -> EvolutionResult:
-    """Maximize ``score`` (a batch of genotypes -> values) with ``budget`` queries."""
+                          population: int = 100, sample: int = 25, children: int = 50,
+                          on_queries: Callable[[int, float], None] | None = None) -> EvolutionResult:
+    """Maximize ``score`` (a batch of genotypes -> values) with ``budget`` queries; ``on_queries(done, best)``
+    is called after each batch (progress of a search that takes minutes)."""
+    report = on_queries or (lambda _done, _best: None)
     if not 0 < sample <= population <= budget or children < 1:
         raise ValueError(f"need 0 < sample ({sample}) <= population ({population}) <= budget ({budget}), "
                          f"children ({children}) >= 1")
@@ -64,6 +67,7 @@ def regularized_evolution(score: Callable[[Sequence[Genotype]], np.ndarray], bud
     alive: deque[tuple[Genotype, float]] = deque(zip(first, score(first).tolist(), strict=True))
     best = max(alive, key=lambda gv: gv[1])
     queries = population
+    report(queries, best[1])
     while queries < budget:
         members = list(alive)
         brood = []
@@ -76,4 +80,5 @@ def regularized_evolution(score: Callable[[Sequence[Genotype]], np.ndarray], bud
             alive.popleft()  # aging: the oldest dies, whatever its score
             best = child if child[1] > best[1] else best
         queries += len(brood)
+        report(queries, best[1])
     return EvolutionResult(best[0], best[1], queries)

@@ -105,9 +105,10 @@ class NB301Oracle:
 
 def import_nb301(source: str | os.PathLike[str], oracle_dir: str | os.PathLike[str],
                  evolution: dict[str, int] | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[str], None] | None = None,
+                 on_queries: Callable[[int, float], None] | None = None) -> dict[str, Any]:
     """``harness data import nb301 DIR``: check and register the surrogate, search its optimum; returns the
-    registration."""
+    registration. ``on_queries(done, best)`` follows the evolution (see ``regularized_evolution``)."""
     say = progress or (lambda _text: None)
     source = Path(source)
     if not source.is_dir():
@@ -118,7 +119,7 @@ def import_nb301(source: str | os.PathLike[str], oracle_dir: str | os.PathLike[s
         f"{FINAL_EPOCH}")
     settings = {**EVOLUTION, **(evolution or {})}
     say(f"regularized evolution on the surrogate: {settings['budget']} queries, seed {settings['seed']}")
-    found = regularized_evolution(surrogate.predict, **settings)
+    found = regularized_evolution(surrogate.predict, **settings, on_queries=on_queries)
     value = float(surrogate.predict([found.best])[0])  # alone, as a lookup queries it
     registration = {
         "schema": SCHEMA, "benchmark": "nb301", "imported": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -82,12 +82,18 @@ class Variant:
 
 
 class ReportData:
-    """The runs of a store as reports need them (finished runs only, unless said otherwise)."""
+    """The runs of a store as reports need them (finished runs only, unless said otherwise), optionally only
+    those of one ``profile`` and of the registry names in ``methods`` (``harness report --profile/--methods``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, profile: str | None = None, methods: Iterable[str] | None = None) -> None:
         self.location = store.location
         self.note = store.note  # an older store read as it is: what its runs do not record
         runs = store.runs_df()
+        self.selection = selection_text(profile, methods)
+        if profile is not None:
+            runs = runs[runs["profile"] == profile].reset_index(drop=True)
+        if methods is not None:
+            runs = runs[runs["method"].isin(list(methods))].reset_index(drop=True)
         for col in ("method_version", "benchmark_version"):  # None (not NaN) where unrecorded: keys compare equal
             runs[col] = pd.Series([None if v is None or v != v else int(v) for v in runs[col]], dtype=object,
                                   index=runs.index)
@@ -148,6 +154,13 @@ class ReportData:
         return float(rows["optimum"].iloc[0]) if len(rows) else None
 
 
+def selection_text(profile: str | None, methods: Iterable[str] | None) -> str:
+    """How a report was restricted ("" for the whole store)."""
+    parts = ([f"profile {profile}"] if profile is not None else []) + (
+        [f"methods {', '.join(sorted(methods))}"] if methods is not None else [])
+    return "; ".join(parts)
+
+
 def _key(run: Any) -> tuple[str, ...]:
     return tuple(getattr(run, k) for k in VARIANT_KEYS)
 
@@ -192,10 +205,11 @@ def space_of(config: dict[str, Any]) -> str:
 
 
 def curve(epochs: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per epoch: mean, population std and count over runs of ``column`` (rows of one series)."""
+    """Per epoch: mean, population std, min, max and count over runs of ``column`` (rows of one series)."""
     rows = epochs[["epoch", "run_id", column]].dropna()
     grouped = rows.sort_values(["epoch", "run_id"]).groupby("epoch")[column]
-    return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0), "n": grouped.count()}).reset_index()
+    return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0), "min": grouped.min(),
+                         "max": grouped.max(), "n": grouped.count()}).reset_index()
 
 
 def value_at_time(epochs: pd.DataFrame, column: str, seconds: float) -> pd.Series:

@@ -1,4 +1,4 @@
-"""GAEA's figures from the store: per-epoch curves, mean line and ±1 std band over seeds, one panel each.
+"""GAEA's figures from the store: per-epoch curves, mean line and min-max band over seeds, one panel each.
 
 All four figures are the same plot with different runs and columns (``FigureSpec``): Figure 1 the
 op-weight entropy of each GAEA variant and its base method per benchmark, Figure 2 the 1Shot1 test
@@ -6,14 +6,19 @@ regret per search space, Figure 4 the NB201 ground-truth test accuracy of DARTS 
 dataset, Figure 5 the same for XNAS. Panels without runs are left out and reported as missing; a figure
 without any run is not drawn. Figures are built on ``matplotlib.figure.Figure`` (no pyplot state) and
 saved as PNG and PDF without timestamps, so a store regenerates the same files.
+
+What a panel must not suggest: the band spans the seeds' minimum to maximum (a mean ± std band leaves the
+quantity's range, e.g. an entropy below 0); regret and entropy axes start at 0, so differences of 1e-5 nats
+do not fill the panel; series that coincide are drawn with interleaved dashes and named in the legend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -32,6 +37,13 @@ ENTROPY_LABEL = "mean entropy of op weights (nats)"
 REGRET_LABEL = "test regret (percentage points)"
 ONESHOT1 = "nb1shot1"
 ONESHOT1_SPACES = ("1", "2", "3")
+BAND_NOTE = "line: mean over seeds; band: min-max over seeds"
+#: quantities whose axis starts at their lower bound (0) when no value lies below it, so that small differences
+#: are not blown up to a full panel
+AXIS_FLOORS: dict[str, float] = {"regret_test": 0.0, "regret_valid": 0.0, "entropy_ops": 0.0, "entropy_edges": 0.0}
+#: mean curves closer than this fraction of the y-axis span at every epoch cannot be told apart by eye
+COINCIDE_FRACTION = 0.01
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 @dataclass(frozen=True)
@@ -148,22 +160,59 @@ def _accuracy_label(series: list[Series]) -> str:
     return f"ground-truth test accuracy (%, {', '.join(BUDGET_NAMES.get(b, b) for b in budgets)})"
 
 
+def coinciding(curves: Sequence[pd.DataFrame], tolerance: float) -> list[list[int]]:
+    """Groups (two or more, by index) of curves over the same epochs whose means differ by at most
+    ``tolerance`` at every epoch; each curve is compared with its group's first."""
+    groups: list[list[int]] = []
+    for i, c in enumerate(curves):
+        for group in groups:
+            first = curves[group[0]]
+            if (np.array_equal(first["epoch"].to_numpy(), c["epoch"].to_numpy())
+                    and bool(np.all(np.abs(first["mean"].to_numpy() - c["mean"].to_numpy()) <= tolerance))):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return [g for g in groups if len(g) > 1]
+
+
+def _short(label: str) -> str:
+    return label.split(" · ")[0]
+
+
 def draw_panel(ax: Axes, series: list[Series], column: str, title: str, ylabel: str,
                reference: tuple[float, str] | None = None) -> None:
-    """Mean line and ±1 std band (population std over runs) per series, per search epoch."""
+    """Mean line and min-max band over runs per series, per search epoch; coinciding series made visible."""
     palette = sns.color_palette("colorblind", max(len(series), 1))
-    for color, s in zip(palette, series, strict=False):
-        c = curve(s.rows, column)
-        ax.plot(c["epoch"], c["mean"], color=color, lw=2, marker="o", ms=3, label=s.label)
-        ax.fill_between(c["epoch"], c["mean"] - c["std"], c["mean"] + c["std"], color=color, alpha=0.2, lw=0)
+    curves = [curve(s.rows, column) for s in series]
+    lines = []
+    for i, (color, s, c) in enumerate(zip(palette, series, curves, strict=False)):
+        (line,) = ax.plot(c["epoch"], c["mean"], color=color, lw=2, marker=MARKERS[i % len(MARKERS)], ms=4,
+                          label=s.label)
+        ax.fill_between(c["epoch"], c["min"], c["max"], color=color, alpha=0.2, lw=0)
+        lines.append(line)
     if reference is not None:
         ax.axhline(reference[0], color="0.3", ls="--", lw=1.2, label=reference[1])
+    lowest = min((float(c["min"].min()) for c in curves if len(c)), default=0.0)
+    if column in AXIS_FLOORS and lowest >= AXIS_FLOORS[column]:  # (a surrogate's regret can fall below 0)
+        floor, top = AXIS_FLOORS[column], ax.get_ylim()[1]
+        ax.set_ylim(floor, top + 0.05 * (top - floor))  # headroom: a curve at its maximum stays off the frame
+    low, high = ax.get_ylim()
+    for group in coinciding(curves, COINCIDE_FRACTION * (high - low)):
+        cycle = 4 * len(group)  # interleaved dashes: every colour of the group shows along the line
+        for rank, i in enumerate(group[1:], start=1):
+            lines[i].set_linestyle((cycle - 4 * rank, (4, cycle - 4)))
+            lines[i].set_markerfacecolor("none")
+            lines[i].set_markersize(4 + 3 * rank)
+        ax.plot([], [], " ", label="same curve: " + " = ".join(_short(series[i].label) for i in group))
     ax.set_title(title)
     ax.set_xlabel(EPOCH_LABEL)
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))  # absolute values, no "1e-5 + 1.386" offset
-    ax.legend(fontsize="small", loc="best")
+    # below the axes: inside, a legend can hide the very lines it names (flat curves at the top of an axis)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), title=BAND_NOTE,
+              title_fontsize="small")
 
 
 def render(data: ReportData, spec: FigureSpec, out_dir: Path) -> list[Path]:

@@ -21,11 +21,13 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.86em; }
 caption { text-align: left; font-weight: 600; padding-bottom: 0.4em; }
 th, td { border: 1px solid #d0d0d0; padding: 3px 7px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.reason { font-size: 0.85em; color: #666; font-style: italic; min-width: 6em; }
 thead th { background: #eef2f7; } tr.group th { background: #f6f6f6; text-align: left; font-style: italic; }
 table.sortable thead th { cursor: pointer; } ul.notes { font-size: 0.85em; color: #444; }
 figure { margin: 1em 0; } figure img { max-width: 100%; max-height: 520px; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #333; max-width: 1100px; }
 code { background: #f3f3f3; padding: 1px 4px; } .links a { margin-right: 0.8em; }
+ul#missing li { margin-bottom: 0.5em; }
 """
 
 SORT_SCRIPT = """
@@ -62,8 +64,9 @@ def _links(paths: Sequence[Path], root: Path) -> str:
 def metadata_rows(data: ReportData) -> list[tuple[str, str]]:
     """What the runs were made with: profiles, seeds, versions, devices, hosts, statuses."""
     runs = data.runs
+    where = [("store", data.location), ("selection", data.selection or "every run of the store")]
     if runs.empty:
-        return [("store", data.location), ("runs", "none")]
+        return [*where, ("runs", "none")]
     names = runs["variant"].map(lambda v: f"{v.label} · {v.benchmark} · {v.description}")
     seeds = runs.groupby(names)["seed"]
     changed = sorted({f"{n}: {', '.join(v.overrides) if v.overrides is not None else 'not recorded (schema 1)'}"
@@ -71,7 +74,8 @@ def metadata_rows(data: ReportData) -> list[tuple[str, str]]:
     versions = sorted({json.dumps(v, sort_keys=True) for v in runs["versions"]})
     status = runs["status"].value_counts().sort_index()
     return [
-        ("store", data.location + (f" ({data.note})" if data.note else "")),
+        *where,
+        ("store note", data.note or "none"),
         ("runs", ", ".join(f"{n} {s}" for s, n in status.items())),
         ("superseded (left out: made by an older method or benchmark version, rerun since)",
          str(len(data.superseded)) if len(data.superseded) else "none"),
@@ -131,7 +135,11 @@ def page(data: ReportData, root: Path, tables: Sequence[tuple[ReportTable, list[
         out.append("<p>None: the store holds runs for every item.</p>")
     out.append('<ul id="missing">')
     for m in missing:
-        what = f"{e(m.reason)}: <code>{e(m.command)}</code>" if m.command else f"<em>{e(m.reason)}</em>"
+        what = e(m.reason) if m.command else f"<em>{e(m.reason)}</em>"
+        if m.command:
+            what += f"<br>paper protocol: <code>{e(m.command)}</code>"
+        if m.cpu_command:
+            what += f"<br>CPU-sized (not comparable with the paper): <code>{e(m.cpu_command)}</code>"
         out.append(f"<li><strong>{e(m.item)}</strong>: {what}</li>")
     out += ["</ul>", f"<script>{SORT_SCRIPT}</script>", "</body></html>"]
     return "\n".join(out) + "\n"

@@ -2,7 +2,9 @@
 
 An item is a set of runs a table or figure needs: a method (any of its aliases), a setting (or the
 method's default), a benchmark and a dataset. When the method or benchmark is not in this harness's
-registries, the item says so instead of giving a command that would fail.
+registries, the item says so instead of giving a command that would fail. Each runnable item carries two
+commands: the paper's protocol (days of CPU for a supernet grid) and the same runs at the CPU-sized
+``quick`` profile (minutes), whose numbers the report shows but never compares with the paper's.
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ class Need:
     space: str = ""  # the benchmark's search space (``--space N``), "" where it has one
 
 
+CPU_PROFILE = "quick"
+
+
 @dataclass(frozen=True)
 class MissingItem:
     item: str
     command: str | None  # None when nothing in this harness can produce it yet
     reason: str = ""
+    cpu_command: str | None = None  # the same runs at the CPU-sized profile
 
 
 def _registered_benchmark(name: str) -> bool:
@@ -88,7 +94,9 @@ def missing_items(needs: Iterable[Need], seeds: int, profile: str, store: str) -
     for (item, setting, bench, space, method), datasets in wanted.items():
         grouped.setdefault((item, setting, bench, space, tuple(datasets)), []).append(method)
     out = [MissingItem(item, run_command(methods, bench, datasets, setting or None, seeds, profile, store, space),
-                       f"no finished run on {bench}{f' space {space}' if space else ''}: {', '.join(datasets)}")
+                       f"no finished run on {bench}{f' space {space}' if space else ''}: {', '.join(datasets)}",
+                       None if profile == CPU_PROFILE else
+                       run_command(methods, bench, datasets, setting or None, seeds, CPU_PROFILE, store, space))
            for (item, setting, bench, space, datasets), methods in grouped.items()]
     out += blocked.values()
     return sorted(out, key=lambda m: order[m.item])

@@ -1,9 +1,11 @@
 """The table no paper has: every method x benchmark x dataset the store holds, on the same footing.
 
-Per variant and dataset: finished and failed runs, and over the finished runs' final epochs the test
-regret, test accuracy, op-weight entropy, skip-connection count and search time (mean ± std). After the
-rows of a method on a benchmark and dataset come the numbers its papers report there, as reference rows
-marked "quoted: <source>" (``paper.reference_quotes``): quoted, never computed.
+Per variant and dataset: finished and failed runs, whether they followed the paper's protocol, and over the
+finished runs' final epochs the test regret, test accuracy, op-weight entropy, skip-connection count and search
+time (mean ± std). Search time is measured wall-clock seconds on the runs' device for supernet searches and
+simulated training seconds for black-box baselines: two columns, never one. After the rows of a method on a
+benchmark and dataset come the numbers its papers report there, as reference rows marked "quoted: <source>"
+(``paper.reference_quotes``): quoted, never computed.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ import benchmarks.registry
 from nasbench_errors import ConfigError
 from results.reports.data import ReportData, Stat, Variant
 from results.reports.paper import Quoted, reference_quotes
+from results.reports.protocol import protocol_text
 from results.reports.render import Column, ReportTable
+from results.summary import MEASURED, SIMULATED, seconds_kind
 
 COLUMNS = [
     Column("method", "Method"), Column("benchmark", "Benchmark"), Column("dataset", "Dataset"),
-    Column("runs", "Runs"), Column("seeds", "Seeds"), Column("failed", "Failed"),
+    Column("runs", "Runs"), Column("protocol", "Paper protocol"), Column("seeds", "Seeds"), Column("failed", "Failed"),
     Column("regret", "Final test regret (pp)", 2), Column("acc", "Final test acc. (%)", 2),
     Column("entropy", "Final entropy (nats)", 3), Column("skip", "Skip connections", 2),
-    Column("seconds", "Search time (s)", 0),
+    Column("seconds", "Search wall-clock (s)", 0), Column("device", "Device"),
+    Column("simulated", "Simulated training (s)", 0),
 ]
 
 
@@ -59,19 +64,25 @@ def build(data: ReportData) -> ReportTable:
     for i, (variant, dataset) in enumerate(ordered):
         mine = runs[(runs["variant"] == variant) & (runs["dataset"] == dataset)]
         final = data.runs_of(variant, dataset)
+        kinds = final["extra"].map(seconds_kind)
+        measured = final[kinds == MEASURED]
         table.rows.append({
             "method": variant.label, "benchmark": variant.benchmark, "dataset": dataset,
-            "runs": variant.description,
+            "runs": variant.description, "protocol": protocol_text(variant),
             "seeds": ", ".join(str(s) for s in final["seed"]) or None,
             "failed": str(int((mine["status"] == "failed").sum())),
             "regret": Stat.of(final["regret_test"]), "acc": Stat.of(final["test_acc"]),
             "entropy": Stat.of(final["entropy_ops"]), "skip": Stat.of(final["n_skip"]),
-            "seconds": Stat.of(final["search_seconds"]),
+            "seconds": Stat.of(measured["search_seconds"]),
+            "device": "; ".join(sorted(set(mine.loc[mine["run_id"].isin(measured["run_id"]), "device"].dropna())))
+            or None,
+            "simulated": Stat.of(final.loc[kinds == SIMULATED, "search_seconds"]),
         })
         if last[(variant.method, variant.setting, variant.benchmark, dataset)] == i:
             table.rows += _quoted_rows(variant, dataset)
     if any("error" in r for r in table.rows):
-        table.columns.insert(table.columns.index(COLUMNS[7]) + 1, ERROR_COLUMN)
+        acc = next(i for i, c in enumerate(table.columns) if c.key == "acc")
+        table.columns.insert(acc + 1, ERROR_COLUMN)
     table.notes = [
         "Finished runs only (failed runs are counted, not averaged); std is the population std over seeds.",
         "Regret = the benchmark optimum of the same metric minus the derived architecture's value, in percentage "
@@ -80,5 +91,10 @@ def build(data: ReportData) -> ReportTable:
         "Rows marked 'quoted: <source>' are numbers the papers report (test accuracy of the final architecture on "
         "NAS-Bench-201, or the DARTS space's test error after retraining), not computed here; their protocols "
         "(search length, seeds, benchmark version) may differ from our runs'.",
+        "Paper protocol: 'paper' where the runs used the paper profile, no setting changed with --set (channels_last "
+        "aside) and the table the paper reports; otherwise why a paper's number is not comparable with ours.",
+        "Search wall-clock: seconds measured on the device named beside them (supernet searches); simulated "
+        "training: the seconds the benchmark's cost table charges a black-box baseline (no network is trained). "
+        "The two never share a column.",
     ]
     return table

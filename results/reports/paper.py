@@ -99,13 +99,13 @@ TABLE2_SEEDS = 4  # seeds behind Table 2: UNSPECIFIED in the paper; 4 as its lea
 ONESHOT1_BEST_FINAL_REGRET: dict[str, tuple[float, str]] = {}
 
 FIGURE_SOURCES: dict[str, str] = {
-    "fig1": "GAEA Figure 1 (spec §1.9): entropy of the op weights per search epoch; GAEA reduces it much more "
-            "quickly. Paper series on NB201 CIFAR-10: DARTS (first order) vs GAEA DARTS (bilevel), one seed each.",
-    "fig2": "GAEA Figure 2 (spec §1.9): 1Shot1 test regret per epoch, PC-DARTS vs GAEA PC-DARTS, mean of 4 "
+    "fig1": "GAEA (Li et al., ICLR 2021) Figure 1: entropy of the op weights per search epoch; GAEA reduces it much "
+            "more quickly. Paper series on NB201 CIFAR-10: DARTS (first order) vs GAEA DARTS (bilevel), one seed each.",
+    "fig2": "GAEA (Li et al., ICLR 2021) Figure 2: 1Shot1 test regret per epoch, PC-DARTS vs GAEA PC-DARTS, mean of 4 "
             "trials ± 1 std, one panel per search space.",
-    "fig4": "GAEA Figure 4 (spec §1.9): NB201 ground-truth test accuracy of the architecture derived at each "
-            "search epoch, DARTS (first order) vs GAEA DARTS, `none` excluded, 4 runs.",
-    "fig5": "GAEA Figure 5 (spec §1.9): the same learning curves for XNAS, 4 runs; XNAS converges to nearly "
+    "fig4": "GAEA (Li et al., ICLR 2021) Figure 4: NB201 ground-truth test accuracy of the architecture derived at "
+            "each search epoch, DARTS (first order) vs GAEA DARTS, `none` excluded, 4 runs.",
+    "fig5": "GAEA (Li et al., ICLR 2021) Figure 5: the same learning curves for XNAS, 4 runs; XNAS converges to nearly "
             "all skip connections like DARTS.",
 }
 

@@ -1,8 +1,9 @@
 """One table model, four renderings: Markdown, LaTeX, CSV and HTML.
 
-Cells hold values, not text: a ``Stat`` (mean ± std), a ``Quoted`` paper number, a float, a string or
-None (no value). Formatting is fixed per column, so a store always renders to the same bytes. The CSV
-keeps numbers machine-readable: a mean ± std column becomes ``<name> mean`` and ``<name> std``.
+Cells hold values, not text: a ``Stat`` (mean ± std), a ``Quoted`` paper number, a float, a string (in a
+number column: why there is no number) or None (no value). Formatting is fixed per column, so a store
+always renders to the same bytes. The CSV keeps numbers machine-readable: a mean ± std column becomes
+``<name> mean`` and ``<name> std``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def cell_text(col: Column, value: Any, pm: str = " ± ") -> str:
     mean, std = _pair(value)
     if mean is None:
         return str(value)
+    mean = round(mean, col.digits) + 0.0  # -0.004 prints as 0.00 (+0.00 when signed), never as -0.00
     text = f"{mean:+.{col.digits}f}" if col.signed else f"{mean:.{col.digits}f}"
     return text if std is None else f"{text}{pm}{std:.{col.digits}f}"
 
@@ -135,6 +137,9 @@ def to_csv(table: ReportTable) -> str:
                 cells.append("" if value is None else str(value))
                 continue
             mean, std = _pair(value)
+            if mean is None and isinstance(value, str):  # a reason in place of a number ("not comparable (...)")
+                cells += [value, ""] if c.spread else [value]
+                continue
             cells += [_csv_number(mean, c.digits), _csv_number(std, c.digits)] if c.spread else \
                 [_csv_number(mean, c.digits)]
         writer.writerow(cells)
@@ -158,7 +163,8 @@ def to_html(table: ReportTable) -> str:
                 value = r.get(c.key)
                 mean, _ = _pair(value) if c.digits is not None else (None, None)
                 sort = f' data-sort="{mean!r}"' if mean is not None else ""
-                num = ' class="num"' if c.digits is not None else ""
+                reason = c.digits is not None and mean is None and isinstance(value, str) and value != ""
+                num = ' class="reason"' if reason else ' class="num"' if c.digits is not None else ""
                 cells.append(f"<td{num}{sort}>{html.escape(cell_text(c, value))}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody>")

@@ -4,8 +4,8 @@ Blocks as in the paper: black-box HO searched on CIFAR-10; weight sharing search
 evaluated on all three datasets through the oracle (transfer, from the runs' per-dataset lookups); weight
 sharing run on each dataset (direct, each run's own test accuracy); reference rows (the quoted ResNet
 with the ResNet-like cell's oracle value beside it, and the oracle's Optimal). Our numbers are the final
-epoch's test accuracy, mean ± population std over seeds. Differences are only computed for runs looked
-up in the 200-epoch table, the budget the paper reports.
+epoch's test accuracy, mean ± population std over seeds. A difference from the paper is a number only for
+runs made with the paper's protocol (``results.reports.protocol``); other rows say why they are not comparable.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from results.reports.paper import (
     TABLE2_SOURCE,
     QuotedRow,
 )
+from results.reports.protocol import PAPER_BUDGETS, not_comparable
 from results.reports.render import Column, ReportTable
 
 BENCHMARK = "nb201"
-PAPER_BUDGET = "hp200"
+PAPER_BUDGET = PAPER_BUDGETS[BENCHMARK]
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,19 @@ def columns() -> list[Column]:
     return cols
 
 
-def _paper_cells(row: QuotedRow | None, ours: dict[str, Any], budget: str | None) -> dict[str, Any]:
-    """The paper's numbers and ours minus the paper's (only for 200-epoch lookups)."""
+def _paper_cells(row: QuotedRow | None, ours: dict[str, Any], variant: Variant | None) -> dict[str, Any]:
+    """The paper's numbers and ours minus the paper's: a number only for runs made with the paper's protocol,
+    elsewhere the reason they are not comparable."""
     if row is None:
         return {}
     cells: dict[str, Any] = {"search_paper": row.search_seconds}
+    why_not = None if variant is None else not_comparable(variant)
     for ds, quoted in zip(NB201_DATASETS, row.acc, strict=True):
         cells[f"{ds}_paper"] = quoted
         value = ours.get(ds)
         mean = value.mean if isinstance(value, Stat) else value
-        if mean is not None and budget == PAPER_BUDGET:
-            cells[f"{ds}_diff"] = mean - quoted.mean
+        if mean is not None:
+            cells[f"{ds}_diff"] = mean - quoted.mean if why_not is None else why_not
     return cells
 
 
@@ -104,7 +107,7 @@ def build(data: ReportData, reference: Reference) -> tuple[ReportTable, list[Nee
                 if ours:
                     shown = True
                     table.rows.append({"_group": group, "method": row.label, **ours,
-                                       **_paper_cells(row, ours, v.budget)})
+                                       **_paper_cells(row, ours, v)})
             if not shown:
                 table.rows.append({"_group": group, "method": row.label, **_paper_cells(row, {}, None)})
             needs += _needs_of(row, data)
@@ -121,10 +124,15 @@ def build(data: ReportData, reference: Reference) -> tuple[ReportTable, list[Nee
         "Ours: final-epoch architecture, NB201 test accuracy (mean over the benchmark's seeds) from the oracle; "
         "mean ± population std over the finished runs (seeds column: runs per dataset). 'Ours: runs' gives the "
         "profile ('+set': settings changed with --set, listed in index.html), search epochs and oracle budget "
-        "(hp200 = the 200-epoch table the paper reports; Δ is left empty for any other budget). Search seconds "
-        "are our hardware's, comparable only relatively.",
+        "(hp200 = the 200-epoch table the paper reports).",
+        "Δ = ours minus the paper's, only for runs made with the paper's protocol: the paper profile, no setting "
+        "changed with --set (channels_last aside) and the 200-epoch table; any other row says why it is not "
+        "comparable (e.g. a quick-profile search is a few epochs of a smaller network on fewer images).",
+        "Search (s) is the CIFAR-10 search, as in the paper: for weight-sharing rows the wall-clock seconds "
+        "measured on our device (see the run metadata; comparable only relatively), for the black-box rows "
+        "(Regular HO) the simulated training seconds the benchmark's cost table charges (no network is trained).",
         "Transfer and black-box rows: architectures searched on CIFAR-10, looked up on each dataset; direct rows: "
-        "searches run on each dataset. Search (s) is the CIFAR-10 search, as in the paper.",
+        "searches run on each dataset.",
         f"ResNet: quoted (a hand-designed network, not a cell of the space); 'ours' beside it is the oracle value "
         f"of the ResNet-like cell {RESNET_LIKE_CELL}. Optimal: {reference.source}.",
     ]
