@@ -34,7 +34,10 @@ class Report:
 
 
 def _missing_markdown(missing: list[MissingItem], note: str) -> str:
-    lines = ["# Missing items", "", "Runs the report needs and the store does not hold.", "", note, ""]
+    lines = ["# Missing items", "", "Runs the report needs and the store does not hold.", "", note, "",
+             "Each command with `--dry-run` added prints its run count and the time it would take on your machine "
+             "(`harness run` times a few steps of each configuration there, so the estimate is for the device and "
+             "threads it will use; a report built elsewhere cannot know them).", ""]
     for m in missing:
         lines.append(f"- **{m.item}**: {m.reason}")
         if m.command:
