@@ -103,8 +103,13 @@ def _param_free_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out: Path) -> P
     return out
 
 
+def open_read_only(path: Path) -> Store:
+    """A committed store, opened without writing to it (no journal files appear beside it in the checkout)."""
+    return Store(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true", create=False)
+
+
 def _section(entry: Entry, page_dir: Path, figure_dir: Path) -> list[str]:
-    store = Store(entry.store, create=False)
+    store = open_read_only(entry.store)
     runs, epochs = store.runs_df(), store.epochs_df(with_runs=False)
     claims = nb201_claims(runs, epochs)
     finished = runs[runs["status"] == "finished"]
