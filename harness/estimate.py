@@ -127,7 +127,7 @@ class Estimator:
 
     # -- one configuration -------------------------------------------------------------------------
     def _key(self, spec: RunSpec) -> str:
-        from harness.runner import describe_device, versions
+        from harness.provenance import describe_device, versions
 
         ident = {"method": spec.method, "benchmark": spec.benchmark, "dataset": spec.dataset,
                  "setting": spec.setting, "config": identity_config(spec.config), "threads": self.threads,
