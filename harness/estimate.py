@@ -197,7 +197,7 @@ class Estimator:
         return time.perf_counter() - t0
 
     def _eval_batch(self, run: Any) -> float:
-        batches = list(itertools.islice(run._eval_batches(), 3))
+        batches = list(itertools.islice(run._eval_batches(lambda: None), 3))
         weights = run.method.eval_weights()
         with run._precision():
             evaluate(run.net, weights, batches[:1])

@@ -56,7 +56,7 @@ class FakeRun:
     def _precision(self) -> torch.autocast:
         return torch.autocast("cpu", enabled=False)
 
-    def _eval_batches(self):  # noqa: ANN202
+    def _eval_batches(self, check):  # noqa: ANN001, ANN202
         return iter([(None, None)] * 2)
 
 
@@ -151,3 +151,15 @@ def test_dry_run_prints_count_and_estimate_and_the_cpu_warning_names_the_alterna
     assert "the paper profile on a CPU takes about" in out
     assert "--profile repro (~" in out and "--profile quick (~" in out and "--jobs N" in out and "GPU" in out
     assert out.count("(measured)") + out.count("(cached)") == 4  # every run listed with its estimate
+
+
+def test_a_real_measurement_through_the_runner_gives_positive_costs(tmp_path):
+    """The estimator on the runner's real objects (tiny supernet, the CIFAR-10 subset): what it times exists."""
+    from tests.conftest import SHARED_DATA, shared_file
+
+    shared_file("cifar-10-batches-py/data_batch_1")
+    spec = _spec("darts", C=4, train_limit=256, batch_size=32, eval_limit=64, epochs=2)
+    measured = Estimator(SHARED_DATA, "cpu", 1, tmp_path).measure(spec)
+    timing = Timing(**measured["timing"])
+    assert timing.step > 0 and timing.eval_batch > 0 and timing.overhead >= 0
+    assert measured["steps"] == 4 and measured["eval_batches"] == 2  # 128 weight images / 32; 64 eval images / 32
