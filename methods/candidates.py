@@ -9,7 +9,11 @@ epoch's architecture: ``derive()`` returns it and ``eval_weights`` runs it. The 
 checkpointed.
 
 ``top_k_selections`` lists the k most probable architectures under a product of per-decision distributions
-(SETN's evaluator), without enumerating the space.
+(SETN's evaluator), without enumerating the space. Where an input decision's options are edges of an op group
+(``DecisionGroup.op_group``: a DARTS cell's node keeps 2 of its incoming edges, which have no weights of their
+own), a choice of the node is its kept inputs together with the op on each, scored by the op log-probabilities
+of those edges: the ops of edges the cell leaves out do not change the architecture, so each candidate is a
+distinct cell (those edges keep their most probable op), and the most probable one is ``derive_selection``'s.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.space import SearchSpace, Selection, one_hot_weights
+from benchmarks.space import DecisionGroup, SearchSpace, Selection, one_hot_weights, topk_selection
 from methods.base import Batch, EpochContext, EpochStats, SearchMethod
 from methods.loop import alternating_epoch
 from nasbench_errors import ConfigError
@@ -40,24 +44,52 @@ def selection_key(selection: Selection) -> tuple:
     return tuple(sorted(selection.items()))
 
 
+#: one decision's choices, best first: (log-probability, the (group, row, kept options) it sets)
+Choices = list[tuple[float, tuple[tuple[str, int, tuple[int, ...]], ...]]]
+
+
+def _decision_choices(space: SearchSpace, g: DecisionGroup, r: int, logp: Mapping[str, list[list[float]]]) -> Choices:
+    """Decision ``r`` of ``g``: each set of k derivable options with the sum of their log-probabilities; for an input
+    decision over an op group's edges, each set of k inputs and a derivable op on each kept edge, with the sum of
+    the ops' log-probabilities (plus the inputs' own where the relaxation weighs them). Lexicographic order first,
+    then a stable sort, so ties keep the lower indices first."""
+    allowed = [int(i) for i in g.derivable[r].nonzero().flatten()]
+    own = logp.get(g.name)
+    sets: Choices = []
+    for combo in itertools.combinations(allowed, g.decisions[r].k):
+        base = [own[r][o] for o in combo] if own is not None else []
+        if g.op_group is None:
+            sets.append((float(sum(base)), ((g.name, r, combo),)))
+            continue
+        op = space.group(g.op_group)
+        rows = [g.option_rows[r][c] for c in combo]
+        for ops in itertools.product(*([int(o) for o in op.derivable[row].nonzero().flatten()] for row in rows)):
+            kept = tuple(zip(rows, ops, strict=True))
+            score = float(sum(base + [logp[op.name][row][o] for row, o in kept]))
+            sets.append((score, ((g.name, r, combo), *((op.name, row, (o,)) for row, o in kept))))
+    return sorted(sets, key=lambda s: -s[0])
+
+
 def top_k_selections(space: SearchSpace, probs: Mapping[str, torch.Tensor], k: int) -> list[Selection]:
     """The ``k`` selections of highest log-probability, sum over decisions of the log-probabilities of the kept
-    options (for a decision keeping several options, the sum over them), most probable first; ties keep the
-    order of a lexicographic walk. Padding and ``not_derived`` options are never kept.
+    options (for a decision keeping several options, the sum over them; an input decision over an op group's
+    edges counts the ops of its kept edges, see the module), most probable first; ties keep the order of a
+    lexicographic walk. Padding and ``not_derived`` options are never kept. ``probs`` holds the groups a
+    relaxation parameterizes.
 
     A best-first walk over the sorted per-decision choices (each state expands only at or after the coordinate
     that created it, so each combination is reached once): O(k x decisions) heap operations, however large
     the space (the DARTS space has ~1e18 architectures).
     """
-    choices: list[list[tuple[float, tuple[int, ...]]]] = []  # per decision: (log-prob, option set), best first
-    where: list[tuple[str, int]] = []
-    for g in space.groups:
-        logp = probs[g.name].detach().to("cpu", torch.float64).log()
-        for r, d in enumerate(g.decisions):
-            allowed = [int(i) for i in g.derivable[r].nonzero().flatten()]
-            sets = [(float(sum(logp[r, o] for o in combo)), combo) for combo in itertools.combinations(allowed, d.k)]
-            choices.append(sorted(sets, key=lambda s: -s[0]))
-            where.append((g.name, r))
+    logp = {name: p.detach().to("cpu", torch.float64).log().tolist() for name, p in probs.items()}
+    # op rows an input decision chooses among are set by its choices; those it leaves out keep their best op
+    covered = {(g.op_group, row) for g in space.groups if g.op_group is not None for rows in g.option_rows
+               for row in rows}
+    chosen_by_inputs = {name for name, _ in covered}
+    base = {g.name: list(topk_selection(g, probs[g.name])) if g.name in chosen_by_inputs else [()] * g.rows
+            for g in space.groups}
+    choices = [_decision_choices(space, g, r, logp) for g in space.groups for r in range(g.rows)
+               if (g.name, r) not in covered]
 
     def score(state: tuple[int, ...]) -> float:
         return sum(choices[i][j][0] for i, j in enumerate(state))
@@ -67,9 +99,10 @@ def top_k_selections(space: SearchSpace, probs: Mapping[str, torch.Tensor], k: i
     out: list[Selection] = []
     while heap and len(out) < k:
         _, state, first = heapq.heappop(heap)
-        rows: dict[str, list[tuple[int, ...]]] = {g.name: [()] * g.rows for g in space.groups}
-        for (name, r), choice, j in zip(where, choices, state, strict=True):
-            rows[name][r] = choice[j][1]
+        rows = {name: list(chosen) for name, chosen in base.items()}
+        for choice, j in zip(choices, state, strict=True):
+            for name, r, kept in choice[j][1]:
+                rows[name][r] = kept
         out.append({name: tuple(chosen) for name, chosen in rows.items()})
         for i in range(first, len(choices)):
             if state[i] + 1 < len(choices[i]):

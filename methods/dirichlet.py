@@ -62,12 +62,12 @@ class DirichletConcentration(Relaxation):
 
     def __init__(self, space: SearchSpace, generator: torch.Generator, init_scale: float = 1e-3) -> None:
         super().__init__(space)
-        for g in space.groups:
+        for g in self.groups:
             self.params[g.name] = nn.Parameter(init_scale * torch.randn(g.rows, g.width, generator=generator))
 
     def concentrations(self) -> dict[str, torch.Tensor]:
         """Differentiable beta = ELU(alpha) + 1 per group, 0 on padding."""
-        return {g.name: (F.elu(self.params[g.name]) + 1.0) * self.mask(g.name) for g in self.space.groups}
+        return {g.name: (F.elu(self.params[g.name]) + 1.0) * self.mask(g.name) for g in self.groups}
 
     def mixing_weights(self) -> dict[str, torch.Tensor]:
         """The Dirichlet mean: the deterministic weights (evaluation of the supernet as a relaxation)."""

@@ -13,8 +13,10 @@ alpha, whose zero is beta = 1) | ``kl`` (``drnas_anchor_scale`` x sum over rows 
 added to the architecture loss, Adam without weight decay; the released code's ``kl``).
 
 The architecture is the argmax (top-k) of the Dirichlet mean beta / sum(beta) per decision, which is also
-the supernet's deterministic evaluation mixture. Every decision group (operations and edges) is a
-Dirichlet; the released DARTS-space code has op weights only (its node inputs are summed unweighted).
+the supernet's deterministic evaluation mixture. Every decision group the relaxation parameterizes is a
+Dirichlet (operations, and inputs with weights of their own, as NAS-Bench-1Shot1's); a DARTS cell's node
+inputs have none: they are summed unweighted and a node keeps the 2 inputs with the strongest non-``none`` op
+by Dirichlet mean, as the released DARTS-space code (``model_search.py``) does.
 
 Preset: the released NB201 ``train_search.py`` (100 epochs, all channels, arch steps from the first
 epoch). Not built: the progressive scheme of ``train_search_progressive.py`` (the README's NB201 command:
@@ -66,7 +68,7 @@ class DrNas(SearchMethod):
         total = next(iter(concentrations.values())).new_zeros(())
         if self.anchor != "kl":
             return total
-        for g in self.space.groups:
+        for g in self.relaxation.groups:
             total = total + kl_to_flat_dirichlet(concentrations[g.name], self.relaxation.mask(g.name))
         return self.anchor_scale * total
 

@@ -18,8 +18,8 @@ cells with exactly k options per decision (one op on every NAS-Bench-201 edge, t
 a dropped edge cannot be looked up: the derived cell keeps the top-k options per decision by sigma (the paper's
 |edge| <= 2 rule is the input decision's k), and the epoch row records ``fair_below_threshold``, the number of
 op decisions whose kept option has sigma below the threshold: the edges the released parser would have dropped.
-In the DARTS space the input choices are independent sigmoid weights too (the released code ranks inputs by
-their strongest op instead; the decisions contract learns an input weight per candidate, as for every method).
+In the DARTS space a node's inputs have no weights of their own (the supernet sums them) and a node keeps the two
+inputs whose strongest op has the largest sigma, as the released parser ranks them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.space import SearchSpace, topk_selection
+from benchmarks.space import SearchSpace
 from methods.base import Batch, MethodEntry, QuotedResult, SearchMethod
 from methods.options import positive
 from methods.relaxations import Relaxation
@@ -39,13 +39,13 @@ from methods.relaxations import Relaxation
 class SigmoidLogits(Relaxation):
     """alpha per option (init ``init``, 0 as released); mixing weight sigma(alpha), 0 on padding.
 
-    Probabilities (entropy) are the sigmas normalized per row; derivation is the top-k by alpha (the order of
-    sigma, without its saturation at 1).
+    Probabilities (entropy) are the sigmas normalized per row; derivation ranks by alpha (the order of sigma,
+    without its saturation at 1).
     """
 
     def __init__(self, space: SearchSpace, init: float = 0.0) -> None:
         super().__init__(space)
-        for g in space.groups:
+        for g in self.groups:
             self.params[g.name] = nn.Parameter(torch.full((g.rows, g.width), float(init)))
 
     def mixing_weights(self) -> dict[str, torch.Tensor]:
@@ -55,8 +55,8 @@ class SigmoidLogits(Relaxation):
     def probabilities(self) -> dict[str, torch.Tensor]:
         return {n: w / w.sum(dim=-1, keepdim=True) for n, w in self.mixing_weights().items()}
 
-    def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
-        return {g.name: topk_selection(g, self.params[g.name]) for g in self.space.groups}
+    def derivation_scores(self) -> dict[str, torch.Tensor]:
+        return {n: a.detach() for n, a in self.params.items()}
 
 
 def zero_one_loss(weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -3,7 +3,8 @@ Group Sparsity"), as NASLib implements it (automl/NASLib naslib/optimizers/onesh
 by a group lasso on the operations' own weights, with no architecture parameters.
 
 The supernet runs every option at weight 1; an option without weights of its own (skip, pooling, none, an input
-choice) is instead scaled by a learnable scalar s (initial 1), so that it has something to shrink. Only the
+choice that has weights of its own in the space, as NAS-Bench-1Shot1's) is instead scaled by a learnable scalar s
+(initial 1), so that it has something to shrink; a DARTS cell's node inputs have none (the supernet sums them). Only the
 training loss is minimized, single-level, by Prox-SGD (Yang et al., ICLR 2020, NASLib ``ProxSGD_for_groups``):
 
     v <- (1 - rho) v + rho g,   b = x - v,   x_hat = max(0, 1 - a / ||b||_G) b,   x <- x + lr (x_hat - x)
@@ -13,15 +14,17 @@ group (stem, cell preprocessing, classifier, batch norms outside the ops) take x
 is one option of one decision in all the cells that share it (the same op on the same edge of every cell of a
 type, as NASLib's ProxSGD docstring and GSparsity define it), so mu drives whole operations to exactly zero.
 The derived cell keeps, per decision, the top-k options by ||G|| / dim(G)^0.5 (the scalar's |s| for an option
-without weights), NASLib's ``get_final_architecture``; the epoch row's probabilities are those scores
-normalized per decision.
+without weights), NASLib's ``get_final_architecture``, and a DARTS cell's node the 2 inputs whose strongest
+non-``none`` op scores highest (DARTS's rule); the epoch row's probabilities are the scores normalized per decision.
+Every Prox-SGD step updates the scalars and the op weights that the scores read, so it counts as an architecture
+step too, as SNAS's joint step does.
 
 Departures and options (``gsparsity_groups``): NASLib's released optimizer hands Prox-SGD
 ``graph.parameters()``, one group holding the whole network, so its prox shrinks every weight by a common
 factor; ``network`` reproduces that, ``op`` (default) is the per-operation grouping the method describes. With
 ``op`` and the div normalization a one-scalar group has a = mu, far above |b| at NASLib's mu (120 on NB201), so
 the scalars of weight-free options shrink by the factor (1 - lr) every step whatever their gradient: those
-options (and input choices, which have no weights) end near 0 and are derived only on ties. NASLib also
+options (and scaled input choices) end near 0 and are derived only on ties. NASLib also
 L2-normalizes each edge's summed output over channels (``F.normalize`` in its mixed op), which the shared
 supernet has no option for; not done here. The lr follows the run's cosine schedule (NASLib anneals 0.01 to
 1e-4 as well); rho = ``momentum`` = 0.8.
@@ -36,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.space import SearchSpace, topk_selection
+from benchmarks.space import SearchSpace
 from methods.base import EpochContext, EpochStats, MethodEntry, SearchMethod
 from methods.loop import EpochMeter
 from methods.options import choice, positive
@@ -105,7 +108,7 @@ class OptionScales(Relaxation):
 
     def __init__(self, space: SearchSpace) -> None:
         super().__init__(space)
-        for g in space.groups:
+        for g in self.groups:
             self.params[g.name] = nn.Parameter(g.mask.to(torch.float32).clone())
             self.register_buffer(f"weighted_{g.name}", space.option_costs(g.name) > 0, persistent=False)
             self.register_buffer(f"score_{g.name}", g.mask.to(torch.float32).clone())
@@ -123,14 +126,14 @@ class OptionScales(Relaxation):
     @torch.no_grad()
     def probabilities(self) -> dict[str, torch.Tensor]:
         out = {}
-        for g in self.space.groups:
+        for g in self.groups:
             s, m = self.score(g.name), self.mask(g.name).to(torch.float32)
             total = s.sum(dim=-1, keepdim=True)
             out[g.name] = torch.where(total > 0, s / total.clamp_min(1e-30), m / m.sum(dim=-1, keepdim=True))
         return out
 
-    def derive(self) -> dict[str, tuple[tuple[int, ...], ...]]:
-        return {g.name: topk_selection(g, self.score(g.name)) for g in self.space.groups}
+    def derivation_scores(self) -> dict[str, torch.Tensor]:
+        return {g.name: self.score(g.name) for g in self.groups}
 
 
 class GSparsity(SearchMethod):
@@ -206,13 +209,17 @@ class GSparsity(SearchMethod):
         # the run's SGD holds no gradients, so stepping it changes nothing; it keeps its lr scheduler's bookkeeping
         ctx.weight_optimizer.zero_grad(set_to_none=True)
         ctx.weight_optimizer.step()
-        return meter.stats()
+        stats = meter.stats()
+        # each Prox-SGD step also moved the scalars and the op weights the scores read: an architecture step too
+        stats.arch_steps = stats.weight_steps
+        self.arch_steps_total += stats.weight_steps
+        return stats
 
     @torch.no_grad()
     def update_scores(self) -> None:
         """score = ||G|| / dim(G)^exponent per option with weights, |s| per weight-free option (NASLib)."""
         r = self.relaxation
-        for g in self.space.groups:
+        for g in r.groups:
             score = r.params[g.name].detach().abs() * ~r.weighted(g.name)
             for row, options in enumerate(self.option_params.get(g.name, [])):
                 for o, params in enumerate(options):
@@ -224,7 +231,7 @@ class GSparsity(SearchMethod):
     def epoch_fields(self) -> dict[str, float]:
         """Adds how many options have been pruned to exactly zero (weights or scalar)."""
         zero = sum(int(((self.relaxation.score(g.name) == 0) & self.relaxation.mask(g.name)).sum())
-                   for g in self.space.groups)
+                   for g in self.relaxation.groups)
         return {**super().epoch_fields(), "gsparsity_zero_options": float(zero)}
 
     def state_dict(self) -> dict[str, Any]:

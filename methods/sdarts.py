@@ -79,7 +79,7 @@ class SDarts(Darts):
         return Darts.training_weights(self)
 
     def masks(self) -> dict[str, torch.Tensor]:
-        return {g.name: self.relaxation.mask(g.name) for g in self.space.groups}
+        return {g.name: self.relaxation.mask(g.name) for g in self.relaxation.groups}
 
     def random_perturbation(self, clean: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """clean + U(-eps, eps), projected row-wise."""

@@ -19,6 +19,11 @@ the more probable, on ties) is epoch e's architecture; the supernet's metrics ru
 0 (nothing trained) it is the evaluator's most probable architecture, the argmax of alpha. Probabilities and
 entropy are the evaluator's softmax(alpha).
 
+In the DARTS space (which the reference's SETN does not search) a node's inputs have no evaluator weights: a
+candidate's log-probability sums those of the ops on the edges it keeps (``methods.candidates``), so the top
+100 are distinct cells and the most probable one is DARTS's derivation (each node's 2 inputs with the strongest
+non-``none`` op).
+
 The SETN paper samples candidates from the evaluator; its NAS-Bench-201 runs took the top 100 by
 probability, which is the default here. Departures: the reference scores on un-augmented validation images,
 here on the arch stream as RS-WS does; its URS mode draws a path per cell, the dynamic mode it trains with

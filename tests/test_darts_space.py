@@ -3,15 +3,18 @@ configuration (shapes, skipped zero-weight ops and edges, GDAS's scalar zero ter
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from benchmarks.darts.genotype import CELL_SIZE, DARTS_V2, Genotype, GenotypeError
+from benchmarks.darts.genotype import CELL_SIZE, DARTS_V2, EDGES, Genotype, GenotypeError
 from benchmarks.darts.space import PATH_ROWS, DartsSpace
 from benchmarks.darts.supernet import DartsSupernet
 from benchmarks.nb301.evolution import random_genotype
 from benchmarks.space import one_hot_weights, topk_selection
+from methods.registry import registry
 from nasbench_errors import ConfigError
 
 #: ``str(genotypes.DARTS_V2)`` as the DARTS code prints it (concat as range, pairs in its order)
@@ -298,3 +301,60 @@ def test_nasp_defaults_to_the_restricted_space_on_nb301():
     assert resolve_config("darts", "nb301", "paper")["cell_ops"] == "all"
     relaxed, space = _method("nasp")
     assert relaxed.relaxation.params["normal"].shape == (14, 5) and relaxed.relaxation.params["reduce"].shape == (14, 3)
+
+
+def _flat_edges(edge_scores: torch.Tensor) -> torch.Tensor:
+    """[4, 5] per-node input scores -> [14] per edge, in edge order."""
+    return torch.cat([edge_scores[j, :n] for j, n in enumerate((2, 3, 4, 5))])
+
+
+def _randomize(relaxation, gen: torch.Generator) -> None:
+    """Random non-negative parameters (weights the rule may multiply), and GSparsity's scores, which it derives from."""
+    with torch.no_grad():
+        for name, p in relaxation.params.items():
+            p.copy_(torch.rand(p.shape, generator=gen) * relaxation.mask(name))
+        for name, buffer in relaxation.named_buffers():
+            if name.startswith("score_"):
+                buffer.copy_(torch.rand(buffer.shape, generator=gen))
+
+
+def _rule_on(space: DartsSpace, scores: dict[str, torch.Tensor]) -> Genotype:
+    edges = {cell: None if f"{cell}_inputs" not in scores else _flat_edges(scores[f"{cell}_inputs"])
+             for cell in ("normal", "reduce")}
+    return Genotype(*(_darts_rule(scores[cell], space.cell_op_names[cell], edges[cell])
+                      for cell in ("normal", "reduce")))
+
+
+#: every supernet method whose architecture is a ranking of its scores (RS-WS's is a random draw; SETN's below)
+RANKED = [name for name, entry in registry().items() if entry.needs_supernet and name not in ("rs-ws", "setn")]
+
+
+@pytest.mark.parametrize("method", RANKED)
+def test_every_method_derives_by_darts_rule_from_its_own_scores(method):
+    relaxed, space = _method(method)
+    relaxation = relaxed.relaxation
+    weighted = {f"{cell}_inputs" for cell in ("normal", "reduce")} & set(relaxation.params)
+    assert weighted <= relaxation.edge_weight_names  # a cell's inputs have parameters only as learned edge weights
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(30):
+        _randomize(relaxation, gen)
+        assert space.genotype(relaxed.derive()) == _rule_on(space, relaxation.derivation_scores())
+
+
+def test_setn_candidates_are_distinct_cells_led_by_darts_rule():
+    from methods.candidates import top_k_selections
+
+    relaxed, space = _method("setn")
+    assert set(relaxed.relaxation.params) == {"normal", "reduce"}
+    assert space.genotype(relaxed.derive()) == _rule_on(space, relaxed.relaxation.probabilities())  # epoch 0
+    gen = torch.Generator().manual_seed(4)
+    for _ in range(10):
+        _randomize(relaxed.relaxation, gen)
+        probs = relaxed.relaxation.probabilities()
+        candidates = [space.genotype(s) for s in top_k_selections(space, probs, 20)]
+        assert candidates[0] == _rule_on(space, probs) and len(set(candidates)) == 20
+        # ranked by the op log-probabilities of the kept (input, op) pairs; pair i of a cell feeds node 2 + i // 2
+        scores = [sum(math.log(float(probs[cell][EDGES.index((src, 2 + i // 2)), space.cell_op_names[cell].index(op)]))
+                      for cell in ("normal", "reduce") for i, (op, src) in enumerate(g.cell(cell)))
+                  for g in candidates]
+        assert scores == pytest.approx(sorted(scores, reverse=True), abs=1e-9)

@@ -95,7 +95,8 @@ def test_an_epoch_trains_weights_and_scalars_and_a_checkpoint_resumes_the_veloci
     method = _method(space, grad_clip=0.0)
     batches = [batch(16, seed=s) for s in range(3)]
     stats = method.train_epoch(context(net, opt, batches, batches))
-    assert stats.weight_steps == 3 and stats.arch_steps == 0
+    # each step moves the option scalars too: three architecture steps (the runner derives a cell after them)
+    assert stats.weight_steps == 3 and stats.arch_steps == 3 and method.arch_steps_total == 3
     scalars = method.relaxation.params["ops"].detach()
     # identity scalars: a = mu = 120 dwarfs |b|, so each step sets x_hat = 0: x <- (1 - lr) x, three times
     assert scalars[:, 2].tolist() == pytest.approx([(1 - 0.05) ** 3] * 2)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from benchmarks.nb201.space import NB201Space
-from benchmarks.space import Decision, DecisionGroup, SearchSpace
+from benchmarks.space import Decision, DecisionGroup, SearchSpace, derive_selection
 from methods.base import EpochContext
 from methods.candidates import top_k_selections
 from methods.registry import get
@@ -64,6 +64,37 @@ def test_top_k_matches_sorting_every_architecture(space):
     assert len({tuple(sorted(s.items())) for s in got}) == k
     scores = [next(sc for sc, sel in ranked if sel == s) for s in got]
     assert scores == pytest.approx([sc for sc, _ in ranked[:k]], abs=1e-12)  # the k best, best first
+
+
+class MiniCell(SearchSpace):
+    """A DARTS-like cell: 5 edges with a never-derived zero op; node x keeps 1 of edges 0-1, node y 2 of edges 2-4."""
+
+    name = "mini-cell"
+    groups = (DecisionGroup("cell", tuple(Decision(f"edge {e}", ("none", "a", "b")) for e in range(5)), not_derived=0),
+              DecisionGroup("cell_inputs", (Decision("x", ("p", "q")), Decision("y", ("p", "q", "r"), 2)), role="edges",
+                            op_group="cell", option_rows=((0, 1), (2, 3, 4))))
+
+
+def test_top_k_over_inputs_of_op_edges_ranks_distinct_cells_by_their_kept_ops():
+    space = MiniCell()
+    gen = torch.Generator().manual_seed(1)
+    probs = {"cell": torch.softmax(torch.randn(5, 3, generator=gen), dim=-1)}  # the inputs have no parameters
+    logp = probs["cell"].double().log()
+    # every cell: the kept (edge, op) pairs of both nodes, scored by the sum of their op log-probabilities
+    cells = [((x,), y, ops) for x in (0, 1) for y in itertools.combinations((2, 3, 4), 2)
+             for ops in itertools.product((1, 2), repeat=3)]
+    ranked = sorted(float(sum(logp[e, o] for e, o in zip((*x, *y), ops, strict=True))) for x, y, ops in cells)[::-1]
+    got = top_k_selections(space, probs, 100)
+    assert len(got) == len(cells) == 48  # each cell once: the ops of the edges it leaves out are not choices
+    kept = [tuple((e, s["cell"][e][0]) for e in (s["cell_inputs"][0][0], *(2 + c for c in s["cell_inputs"][1])))
+            for s in got]
+    assert len(set(kept)) == 48
+    assert [float(sum(logp[e, o] for e, o in k)) for k in kept] == pytest.approx(ranked, abs=1e-12)
+    best = probs["cell"][:, 1:].argmax(dim=1) + 1
+    for s in got:  # edges a cell leaves out keep their most probable derivable op
+        used = {s["cell_inputs"][0][0], *(2 + c for c in s["cell_inputs"][1])}
+        assert all(s["cell"][e] == (int(best[e]),) for e in range(5) if e not in used)
+    assert got[0] == derive_selection(space, probs)  # the most probable cell is the derived one (DARTS's rule)
 
 
 def _setn(space, **overrides):

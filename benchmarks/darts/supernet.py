@@ -207,8 +207,7 @@ class DartsSupernet(nn.Module):
     def option_modules(self) -> OptionModules:
         """Per cell type, edge and op, the op's module in every cell of that type; the input choices have none."""
         def modules(g: DecisionGroup, row: int, option: int) -> list[nn.Module]:
-            name = self.space.op_names[option]
-            if g.name not in CELLS or name == "none":
+            if g.name not in CELLS or (name := self.space.cell_op_names[g.name][option]) == "none":
                 return []
             return [c.edges[row].ops[name] for c in self.cells if c.reduction == (g.name == "reduce")]
         return option_modules_of(self.space.groups, modules)
