@@ -359,7 +359,7 @@ def _print_final(store, run_ids: list[str], checkpoints: Path, verbose: bool = F
     for r in df.itertuples():
         measured, simulated = (_fmt(r.search_seconds, ".0f") if r.seconds_kind == kind else "-"
                                for kind in (MEASURED, SIMULATED))
-        profile = r.profile + ("+set" if overrides_of(r.method, r.benchmark, r.profile, r.config) else "")
+        profile = r.profile + ("+set" if overrides_of(r.overrides) else "")
         changed |= profile.endswith("+set")
         cells = [r.method, r.setting, r.dataset, str(r.seed), profile, r.status, _fmt(r.epoch, "d"),
                  _fmt(r.test_acc), _fmt(r.regret_test), _fmt(r.valid_acc), _fmt(r.regret_valid),

@@ -41,8 +41,8 @@ def final_rows(store: Store, run_ids: Sequence[str] | None = None) -> pd.DataFra
     epochs = store.epochs_df(run_ids=list(runs["run_id"]), with_runs=False)
     last = epochs.sort_values("epoch").groupby("run_id", as_index=False).tail(1)
     last = last.assign(seconds_kind=last["extra"].map(seconds_kind))
-    cols = ["run_id", "method", "benchmark", "dataset", "setting", "seed", "profile", "config", "status", "error",
-            "search_seconds", "device"]
+    cols = ["run_id", "method", "benchmark", "dataset", "setting", "seed", "profile", "config", "overrides", "status",
+            "error", "search_seconds", "device"]
     merged = runs[cols].merge(last[["run_id", *FINAL_COLUMNS, "seconds_kind"]], on="run_id", how="left")
     merged["seconds_kind"] = merged["seconds_kind"].astype(object).where(merged["seconds_kind"].notna(), None)
     order = {rid: i for i, rid in enumerate(run_ids)} if run_ids is not None else None

@@ -74,8 +74,9 @@ def test_cli_searches_nb301_end_to_end(oracle_dir, tmp_path):
     assert result.exit_code == 0, result.output
     epochs = Store(store).epochs_df()
     assert sorted(epochs["method"].unique()) == ["gaea-pc-darts", "pc-darts"] and len(epochs) == 4
-    assert epochs["arch"].str.startswith("Genotype(normal=").all()
-    assert epochs["valid_acc"].between(80, 100).all()
+    derived = epochs.dropna(subset=["arch"])  # GAEA PC-DARTS's uniform start derives no cell at epoch 0
+    assert len(derived) == 3 and derived["arch"].str.startswith("Genotype(normal=").all()
+    assert derived["valid_acc"].between(80, 100).all()
     # GAEA PC-DARTS starts uniform: ln 8 per normal edge
     first = epochs[(epochs["method"] == "gaea-pc-darts") & (epochs["epoch"] == 0)].iloc[0]
     assert first["entropy_ops"] == pytest.approx(math.log(8), abs=1e-6)
