@@ -18,8 +18,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the report into (created).")] = Path("report"),
     oracle_dir_: Annotated[Path | None, typer.Option(
         "--oracle-dir", help="Where imported benchmark tables live, for the Optimal and ResNet-like rows "
-        "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles]; without a table the optima the runs "
-        "recorded are used.")] = None,
+        "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles, else the table bundled with the package].")] = None,
 ) -> None:
     """Regenerate the papers' tables and figures from the store, with an HTML page.
 
@@ -32,9 +31,11 @@ def report(
     from results.reports import build_report
     from results.store import Store
 
-    table = NB201Oracle.default_path(oracle_dir(oracle_dir_))
-    # an explicitly named table must exist (open raises with the import command); the default one may not
-    oracle = NB201Oracle.open(table) if oracle_dir_ is not None or table.exists() else None
+    directory = oracle_dir(oracle_dir_)
+    # an explicitly named directory must hold a table (open raises with the import command); by default the
+    # imported table is used, else the one bundled with the package, as runs do
+    oracle = NB201Oracle.open(NB201Oracle.default_path(directory) if oracle_dir_ is not None
+                              else NB201Oracle.locate(directory))
     result = build_report(Store(store, create=False), out, oracle)
     drawn = [name for name, files in result.figures.items() if files]
     console.print(f"report written to {result.index}: {len(result.tables)} tables, "
