@@ -174,9 +174,10 @@ def get_spec(name: str) -> DatasetSpec:
     return SPECS[name]
 
 
-def resolve_data_root(cli_value: str | None) -> Path:
-    """The data root: ``--data-root`` if given, else ``$HARNESS_DATA_ROOT``; no silent default location."""
-    value = cli_value or os.environ.get(DATA_ROOT_ENV)
+def resolve_data_root(cli_value: str | None, default: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: ``--data-root`` if given, else ``$HARNESS_DATA_ROOT``, else ``default`` (the CLI passes
+    ``$HARNESS_HOME/data``, so a fresh machine needs no setting)."""
+    value = cli_value or os.environ.get(DATA_ROOT_ENV) or default
     if not value:
         raise DataError(
             f"no data root: pass --data-root DIR or set {DATA_ROOT_ENV}=DIR, the folder that holds (or will "
@@ -202,6 +203,22 @@ def check_data_root(root: Path) -> Path:
     return root
 
 
+def download_source(name: str) -> tuple[str, str]:
+    """(URL, md5) of a dataset's archive: the official ones, unless ``HARNESS_<NAME>_URL`` names a mirror (whose
+    archive must still have the official md5) and ``HARNESS_<NAME>_MD5`` another md5. Both exist for mirrors and
+    for the tests, which serve a tiny archive in the official layout from 127.0.0.1."""
+    spec = get_spec(name)
+    if spec.url is None or spec.md5 is None:
+        raise DataError(f"cannot download {spec.name}: {_how_to_get(spec, Path('<data root>'))}")
+    prefix = f"HARNESS_{spec.name.upper()}"
+    return os.environ.get(f"{prefix}_URL") or spec.url, os.environ.get(f"{prefix}_MD5") or spec.md5
+
+
+def downloadable(name: str) -> bool:
+    """Whether the harness can fetch the dataset itself (CIFAR-10/100; not ImageNet16-120)."""
+    return get_spec(name).url is not None
+
+
 def _how_to_get(spec: DatasetSpec, root: Path) -> str:
     if spec.url is None:
         return (
@@ -209,7 +226,7 @@ def _how_to_get(spec: DatasetSpec, root: Path) -> str:
             f"(documented at {NB201_DATA_DOC}, Google Drive {NB201_DATA_DRIVE}) and put it in {root}"
         )
     return (
-        f"run `harness data download {spec.name}`, or fetch {spec.url} (md5 {spec.md5}) "
+        f"run `harness data download {spec.name} --data-root {root}`, or fetch {spec.url} (md5 {spec.md5}) "
         f"and extract it in {root}"
     )
 
@@ -592,37 +609,34 @@ def eval_batches(
 
 
 def download(name: str, root: str | Path, progress: Progress | None = None) -> Path:
-    """Fetch, verify and unpack a dataset's official archive into ``root``; a no-op when it is there.
+    """Fetch, verify and unpack a dataset's archive (``download_source``) into ``root``; a no-op when it is there.
 
     The archive streams to a temporary file and is unpacked into a temporary folder that is renamed into
     place only after its md5 matches and every member passed the safety checks, so an interrupted or bad
     download never leaves a half dataset that ``load`` would take for a real one.
     """
     spec, root = get_spec(name), Path(root).expanduser()
-    if spec.url is None or spec.md5 is None:
+    if not downloadable(name):
         raise DataError(f"cannot download {spec.name}: {_how_to_get(spec, root)}")
+    url, md5 = download_source(name)
     target = root / spec.dirnames[0]
+    retry = f"`harness data download {spec.name} --data-root {root}`"
     if target.exists():
         if missing := _missing(spec, target):
-            raise DataError(
-                f"{target} exists but lacks {', '.join(missing)}; remove it and rerun "
-                f"`harness data download {spec.name}`"
-            )
+            raise DataError(f"{target} exists but lacks {', '.join(missing)}; remove it and rerun {retry}")
         return target
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
         archive, unpacked = Path(tmp) / "archive.tar.gz", Path(tmp) / "unpacked"
-        digest = _fetch(spec.url, archive, progress)
-        if digest != spec.md5:
+        digest = _fetch(url, archive, progress)
+        if digest != md5:
             raise DataError(
-                f"{spec.url} has md5 {digest}, not the official {spec.md5}: the download is corrupt or not "
-                f"the official archive; rerun `harness data download {spec.name}`"
+                f"{url} has md5 {digest}, not the expected {md5}: the download is corrupt or not "
+                f"the official archive; rerun {retry}"
             )
-        _safe_extract(archive, unpacked, spec)
+        _safe_extract(archive, unpacked, spec, url)
         if missing := _missing(spec, unpacked / spec.dirnames[0]):
-            raise DataError(
-                f"{spec.url} lacks {', '.join(missing)}; it is not the official {spec.name} archive"
-            )
+            raise DataError(f"{url} lacks {', '.join(missing)}; it is not the official {spec.name} archive")
         os.replace(unpacked / spec.dirnames[0], target)
     return target
 
@@ -648,7 +662,7 @@ def _fetch(url: str, dest: Path, progress: Progress | None) -> str:
     return md5.hexdigest()
 
 
-def _safe_extract(archive: Path, dest: Path, spec: DatasetSpec) -> None:
+def _safe_extract(archive: Path, dest: Path, spec: DatasetSpec, url: str) -> None:
     """Unpack only plain files and folders inside the dataset's folder: no absolute paths, '..' or links."""
     top = spec.dirnames[0]
     try:
@@ -659,9 +673,9 @@ def _safe_extract(archive: Path, dest: Path, spec: DatasetSpec) -> None:
                 inside = bool(parts) and parts[0] == top and ".." not in parts
                 if not inside or member.name.startswith("/") or not (member.isfile() or member.isdir()):
                     raise DataError(
-                        f"{spec.url}: archive member {member.name!r} is not a plain file inside {top}/; "
+                        f"{url}: archive member {member.name!r} is not a plain file inside {top}/; "
                         "refusing to extract it, fetch the official archive instead"
                     )
             tar.extractall(dest, members=members, filter="data")
     except (tarfile.TarError, EOFError) as exc:
-        raise DataError(f"{spec.url} is not a readable tar.gz archive ({exc}); rerun the download") from exc
+        raise DataError(f"{url} is not a readable tar.gz archive ({exc}); rerun the download") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from harness.bench.command import bench
 from harness.report_cli import report, reproduction
-from nasbench_errors import ConfigError, HarnessError, mask_credentials
+from nasbench_errors import ConfigError, DataError, HarnessError, mask_credentials
 
 if TYPE_CHECKING:
     from harness.overrides import Override
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Benchmark weight-sharing NAS methods on tabular benchmarks (NAS-Bench-201, ...).\n\n"
-    "Typical session: `harness data import nb201 FILE`, then `harness run --methods all --seeds 4`, "
-    "then `harness status`.",
+    "Typical session: `harness run --methods all --seeds 4 --download` (the NAS-Bench-201 table ships with "
+    "the package; `harness data import nb201 FILE` replaces it with an official file), then `harness status`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,7 +42,8 @@ StoreOpt = Annotated[str, typer.Option("--store", help="Results store: a SQLite 
 OracleDirOpt = Annotated[
     Path | None,
     typer.Option("--oracle-dir", help="Where imported benchmark tables live [env HARNESS_ORACLE_DIR; "
-                 "default $HARNESS_HOME/oracles, HARNESS_HOME defaulting to ~/.nasbench-harness]."),
+                 "default $HARNESS_HOME/oracles, HARNESS_HOME defaulting to ~/.nasbench-harness]; without an "
+                 "imported NAS-Bench-201 table, the one bundled with the package is used."),
 ]
 CheckpointDirOpt = Annotated[
     Path | None,
@@ -50,12 +52,20 @@ CheckpointDirOpt = Annotated[
 DataRootOpt = Annotated[
     str | None,
     typer.Option("--data-root",
-                 help="Directory holding the datasets (cifar-10-batches-py, ...) [env HARNESS_DATA_ROOT]."),
+                 help="Directory holding the datasets (cifar-10-batches-py, ...) [env HARNESS_DATA_ROOT; default "
+                 "$HARNESS_HOME/data, HARNESS_HOME defaulting to ~/.nasbench-harness]."),
 ]
 
 
 def harness_home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", "~/.nasbench-harness")).expanduser()
+
+
+def data_root_path(option: str | None) -> Path:
+    """``--data-root``, else ``$HARNESS_DATA_ROOT``, else ``$HARNESS_HOME/data``."""
+    from benchmarks.datasets import resolve_data_root
+
+    return resolve_data_root(option, default=harness_home() / "data")
 
 
 def oracle_dir(option: Path | None) -> Path:
@@ -154,6 +164,8 @@ def run(
                                               "1, 2, 3 or 'all' (same as --set search_space=N per space).")] = None,
     store: StoreOpt = "results.db",
     data_root: DataRootOpt = None,
+    download: Annotated[bool, typer.Option("--download", help="Download a dataset the data root lacks (CIFAR-10, "
+                                           "CIFAR-100; md5-checked) without asking.")] = False,
     oracle_dir_: OracleDirOpt = None,
     checkpoint_dir_: CheckpointDirOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto (GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
@@ -189,7 +201,7 @@ def run(
     stay in the store, marked). Every option and setting is checked before the store is opened.
     """
     with _status("loading torch and the search methods", progress):  # seconds on a busy machine
-        from benchmarks.datasets import check_data_root, resolve_data_root
+        from benchmarks.datasets import check_data_root
         from harness.estimate import format_duration
         from harness.executors import RunTask, plan, run_grid
         from harness.grid import expand, parse_datasets, parse_settings, runnable_methods, superseded_runs
@@ -210,7 +222,7 @@ def run(
     step_bars = RichProgress() if progress else LineProgress()
     chosen = plan(executor, jobs, gpus, runs_per_gpu, scheduler, device, progress=step_bars)
     if data_root is not None or os.environ.get("HARNESS_DATA_ROOT"):
-        check_data_root(resolve_data_root(data_root))
+        check_data_root(data_root_path(data_root))
     ckpt = checkpoint_dir(checkpoint_dir_, sqlite_file(store_url(store)))
     directory_option("--checkpoint-dir", ckpt)
     st = Store(store)
@@ -247,8 +259,10 @@ def run(
         _print_final(st, [s.run_id for s in specs], ckpt)
         return
     # black-box runs (rea, rs, reinforce) read the benchmark table alone: no data root needed for them
-    needs_images = any(get_method(s.method).needs_supernet for s in todo)
-    root, oracles = str(resolve_data_root(data_root)) if needs_images else "", str(oracle_dir(oracle_dir_))
+    image_datasets = {s.dataset for s in todo if get_method(s.method).needs_supernet}
+    root, oracles = str(data_root_path(data_root)) if image_datasets else "", str(oracle_dir(oracle_dir_))
+    if image_datasets and (download or chosen.executor.name not in ("dask", "ray")):  # cluster workers: their root
+        _ensure_datasets(image_datasets, Path(root), download)
     tasks = [RunTask(s, st.url, root, oracles, str(ckpt), chosen.device, cpu_threads, retry_failed=retry_failed)
              for s in todo]
     parallel = chosen.executor.name != "in-process"
@@ -276,14 +290,12 @@ def _print_estimate(todo, specs, profile, chosen, threads, data_root, overrides,
                     dataset, setting, seeds, first_seed, names) -> dict:  # noqa: ANN001 - the run command's values
     """Print the run count and the measured time estimate of the runs to do (harness/estimate.py); on a CPU
     with the paper profile also what the faster profiles would take and the other ways to go faster."""
-    from benchmarks.datasets import resolve_data_root
     from harness.estimate import Estimator, format_duration, summarize
     from harness.grid import expand, parse_datasets, parse_settings
-    from nasbench_errors import DataError
 
     slots = chosen.executor.slots
     try:
-        root = resolve_data_root(data_root)
+        root = data_root_path(data_root)
     except DataError:
         root = None
     estimator = Estimator(root, chosen.device, threads, harness_home())
@@ -341,6 +353,43 @@ def _print_legend(shown: set[str], checkpoints: Path) -> None:
     if "running?" in shown:
         console.print(f"running?: no run lock in {checkpoints}; pass --checkpoint-dir (where those runs keep their "
                       "checkpoints) to tell a live run from a dead one")
+
+
+def _ensure_datasets(names: set[str], root: Path, download: bool) -> None:
+    """Fetch each dataset the runs need that ``root`` lacks: with ``--download``, or after a yes at a terminal;
+    otherwise a one-line error with the command that fetches it."""
+    from benchmarks.datasets import dataset_dir, downloadable, get_spec
+
+    for name in sorted(names):
+        try:
+            dataset_dir(name, root)
+            continue
+        except DataError:
+            if not downloadable(name):
+                raise
+        where = f"{name} is not in {root} (no {get_spec(name).dirnames[0]}/)"
+        if not download and not (_interactive() and typer.confirm(f"{where}. Download it now?", default=False)):
+            raise DataError(f"{where}: rerun with --download, or fetch it first with "
+                            f"`harness data download {name} --data-root {root}`")
+        _download(name, root)
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a prompt (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def _download(dataset: str, root: Path) -> Path:
+    """Download with a progress bar (bytes, speed) and the md5 check."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from benchmarks.datasets import download, download_source
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console) as bar:
+        task = bar.add_task(f"downloading {dataset}", total=None)
+        path = download(dataset, root, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"{dataset} ready in {path} (from {download_source(dataset)[0]}, md5 verified)")
+    return path
 
 
 def _print_final(store, run_ids: list[str], checkpoints: Path, verbose: bool = False) -> None:  # noqa: ANN001
@@ -521,16 +570,9 @@ def data_download(
     dataset: Annotated[str, typer.Argument(help="cifar10 or cifar100.")],
     data_root: DataRootOpt = None,
 ) -> None:
-    """Download a dataset from its official URL and verify the official md5."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
-    from benchmarks.datasets import download, resolve_data_root
-
-    root = resolve_data_root(data_root)
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console) as bar:
-        task = bar.add_task(f"downloading {dataset}", total=None)
-        path = download(dataset, root, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"{dataset} ready in {path} (md5 verified)")
+    """Download a dataset from its official URL and verify the official md5 (HARNESS_CIFAR10_URL /
+    HARNESS_CIFAR10_MD5, and the same for CIFAR100, name a mirror or a test server instead)."""
+    _download(dataset, data_root_path(data_root))
 
 
 @data_app.command("import")
@@ -597,19 +639,46 @@ def data_import(
         if not sys.stdin.isatty() or not typer.confirm("Load it?", default=False):
             raise HarnessError(f"not loading the pickle {source}; rerun with --trust-pickle to import it")
     target = NB201Oracle.default_path(oracle_dir(oracle_dir_))
-    summary = import_nb201(source, target, budget=budget, progress=console.print, trust_pickle=True)
+    summary = _import_over_bundle(target, lambda path: import_nb201(source, path, budget=budget,
+                                                                    progress=console.print, trust_pickle=True))
     console.print(str(summary))
     console.print(f"oracle table: {target}")
 
 
+def _import_over_bundle(target: Path, do_import):  # noqa: ANN001, ANN202 - (Path -> ImportSummary) -> ImportSummary
+    """The first import into an oracle directory starts from the bundled NAS-Bench-201 table, so what the import
+    lacks (the cost table, the 12-epoch means, ...) stays available; every metric it brings replaces the bundled
+    one. The table appears at ``target`` only once the import succeeded."""
+    import shutil
+
+    from benchmarks.nb201.oracle import BUNDLED
+
+    if target.exists():
+        return do_import(target)
+    staged = target.with_name(f".{target.name}.staged")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(BUNDLED, staged)
+    console.print(f"starting from the bundled table ({BUNDLED.name}): metrics this import brings replace its own")
+    try:
+        summary = do_import(staged)
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
+    return dataclasses.replace(summary, oracle_path=target)
+
+
 @data_app.command("info")
 def data_info(oracle_dir_: OracleDirOpt = None) -> None:
-    """Show the imported benchmark tables: metrics, budgets, optima and sources."""
+    """Show the NAS-Bench-201 table runs use (imported, else the bundled one): metrics, optima and provenance."""
     from benchmarks.nb201.oracle import NB201Oracle
 
-    path = NB201Oracle.default_path(oracle_dir(oracle_dir_))
+    directory = oracle_dir(oracle_dir_)
+    path = NB201Oracle.locate(directory)
     oracle = NB201Oracle.open(path)
-    table = Table(title=f"NAS-Bench-201 oracle: {path}")
+    bundle = oracle.bundle_info
+    console.print(f"NAS-Bench-201 table: {path}" + (" (bundled with the package)" if bundle else ""), highlight=False,
+                  soft_wrap=True)
+    table = Table(title="metrics (accuracy in %)")
     for col in ("dataset", "split", "budget", "stat", "optimum"):
         table.add_column(col)
     for key in oracle.metrics():
@@ -617,9 +686,20 @@ def data_info(oracle_dir_: OracleDirOpt = None) -> None:
                       f"{oracle.optimum(key.dataset, key.split, key.budget, key.stat):.2f}")
     console.print(table)
     for src in oracle.sources:
-        what = ", ".join([*src.get("metrics", []), *(f"curve {c}" for c in src.get("curves", []))])
-        console.print(f"source: {src['source']} ({src['importer']}, {src['release']}, sha256 "
-                      f"{src['sha256'][:12]}, imported {src['date']}): {what}")
+        what = ", ".join([*src.get("metrics", []), *(f"curve {c}" for c in src.get("curves", [])),
+                          *(f"cost {c}" for c in src.get("costs", []))])
+        licence = f", licence: {src['licence']}" if src.get("licence") else ""
+        console.print(f"source: {src['source']} ({src['importer']}, {src['release']}, sha256 {src['sha256']}, "
+                      f"imported {src['date']}{licence}): {what}", highlight=False, soft_wrap=True)
+        if src.get("note"):
+            console.print(f"  {src['note']}", highlight=False, soft_wrap=True)
+    if bundle:
+        console.print(f"holds: {bundle['holds']}", highlight=False, soft_wrap=True)
+        console.print(f"lacks: {bundle['lacks']}", highlight=False, soft_wrap=True)
+        console.print(f"rebuilt from the source CSVs by `{bundle['rebuild']}`. No table imported in {directory}: "
+                      "`harness data import nb201 NAS-Bench-201-v1_1-096897.pth --trust-pickle` writes "
+                      f"{NB201Oracle.default_path(directory)}, which runs then use: it starts from this table and "
+                      "every metric the import brings replaces the bundled one", highlight=False, soft_wrap=True)
 
 
 app.command()(report)  # implemented in harness/report_cli.py

@@ -21,8 +21,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the report into (created).")] = Path("report"),
     oracle_dir_: Annotated[Path | None, typer.Option(
         "--oracle-dir", help="Where imported benchmark tables live, for the Optimal and ResNet-like rows "
-        "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles]; without a table the optima the runs "
-        "recorded are used.")] = None,
+        "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles, else the table bundled with the package].")] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="Only the runs made with this profile (paper, "
                                                 "quick, ...); missing-item commands then use it too "
                                                 "[default: every run].")] = None,
@@ -57,9 +56,11 @@ def report(
         chosen = None if methods is None else _methods(methods, set(stored["method"]))
         if profile is not None:
             _check_profile(profile, set(stored["profile"]))
-        table = NB201Oracle.default_path(oracle_dir(oracle_dir_))
-        # an explicitly named table must exist (open raises with the import command); the default one may not
-        oracle = NB201Oracle.open(table) if oracle_dir_ is not None or table.exists() else None
+        directory = oracle_dir(oracle_dir_)
+        # an explicitly named directory must hold a table (open raises with the import command); by default the
+        # imported table is used, else the one bundled with the package, as runs do
+        oracle = NB201Oracle.open(NB201Oracle.default_path(directory) if oracle_dir_ is not None
+                                  else NB201Oracle.locate(directory))
         result = build_report(st, out, oracle, profile, chosen,
                               lambda what, done, total: bar.update(task, description=what, completed=done,
                                                                    total=total))

@@ -1,4 +1,4 @@
-"""Writers of tiny dataset folders in the official formats, for tests of the loaders and the downloader.
+"""Writers of tiny dataset folders in the official formats, for tests of the loaders, the downloader and runs.
 
 The CIFAR writers use bytes keys and pickle protocol 2, like the official Python-2 batches; the
 ImageNet16 writer uses str keys, as the NAS-Bench-201 files read with ``encoding='latin1'``. Each writer
@@ -7,9 +7,16 @@ returns the arrays it wrote, so tests can compare pixels and labels with what th
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import io
 import pickle
 import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +114,53 @@ def make_evil_tarball(tar_path: Path, top: str) -> Path:
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     return tar_path
+
+
+#: the synthetic CIFAR-10 every test search runs on: 32 training and 10 test images per class (320 and 100)
+TINY_CIFAR10 = {"train_per_class": 32, "test_per_class": 10, "seed": 0}
+_ROOTS: dict[str, tempfile.TemporaryDirectory] = {}
+
+
+def tiny_cifar10_root() -> Path:
+    """A data root holding the tiny synthetic CIFAR-10 (``TINY_CIFAR10``), written once per test process.
+
+    Random pixels in the official layout: searches run, learn nothing meaningful, and give the same numbers in
+    every clone; the real CIFAR-10 subset stays for the loader checks that need real images.
+    """
+    if "cifar10" not in _ROOTS:
+        _ROOTS["cifar10"] = tempfile.TemporaryDirectory(prefix="harness-tiny-cifar10-")
+        write_cifar10(Path(_ROOTS["cifar10"].name), **TINY_CIFAR10)
+    return Path(_ROOTS["cifar10"].name)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@contextmanager
+def serve_directory(folder: Path) -> Iterator[tuple[str, list[str]]]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 from a thread: yields (base URL, the paths requested so far)."""
+    requested: list[str] = []
+
+    class Handler(_QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the base class's name
+            requested.append(self.path)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def cifar10_archive(directory: Path, **sizes: int) -> tuple[Path, str]:
+    """``directory/cifar-10-python.tar.gz`` in the official layout (a tiny ``cifar-10-batches-py/``) and its md5."""
+    source = write_cifar10(directory / "source", **sizes)
+    tarball = make_tarball(source["folder"], directory / "cifar-10-python.tar.gz")
+    return tarball, hashlib.md5(tarball.read_bytes()).hexdigest()

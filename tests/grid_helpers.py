@@ -1,4 +1,4 @@
-"""Tiny run specs and tasks over the real data, and epoch tables compared without wall-time columns."""
+"""Tiny run specs and tasks over the tiny synthetic CIFAR-10, and epoch tables compared without wall-time columns."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from harness.executors import RunTask
 from harness.specs import RunSpec
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.dataset_fixtures import tiny_cifar10_root
 from tests.smoke import TINY
 
 #: columns that depend on wall time, not on the computation
@@ -20,13 +20,13 @@ TIMING = ["seconds_arch", "seconds_weights", "seconds_eval", "seconds_epoch", "s
 def tiny_spec(method: str = "gaea-darts", seed: int = 0, **overrides: Any) -> RunSpec:
     from methods.registry import get
 
-    shared_file("cifar-10-batches-py/data_batch_1")
     return RunSpec.create(method, "nb201", "cifar10", get(method).default_setting, seed, "quick",
                           {**TINY, **overrides})
 
 
 def tiny_task(spec: RunSpec, store: Path | str, oracle_dir: Path, checkpoint_dir: Path) -> RunTask:
-    return RunTask(spec, Store(store).url, str(SHARED_DATA), str(oracle_dir), str(checkpoint_dir), "cpu", threads=1)
+    return RunTask(spec, Store(store).url, str(tiny_cifar10_root()), str(oracle_dir), str(checkpoint_dir), "cpu",
+                   threads=1)
 
 
 def epochs_of(store: Path | str, run_id: str) -> pd.DataFrame:

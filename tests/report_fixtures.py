@@ -44,7 +44,7 @@ def small_store(factory: pytest.TempPathFactory) -> SmallStore:
         # default thread pool oversubscribes the 2 shared cores and the runs take minutes instead of seconds
         torch.set_num_threads(1)
         root = factory.mktemp("report-store")
-        oracle_dir = nb201_oracle_dir(root / "oracles", blackbox=True)
+        oracle_dir = nb201_oracle_dir(root / "oracles")
         for method, setting, seed in RUNS:
             outcome, _ = run_tiny(method, root, setting=setting, seed=seed, oracle_dir=oracle_dir,
                                   train_limit=TRAIN_LIMIT)

@@ -1,25 +1,27 @@
 """A tiny real search through the runner, shared by the per-method smoke tests.
 
-Runs one method for a couple of epochs on a 4-channel, 1-cell supernet over 256 real CIFAR-10 images
-with the real NAS-Bench-201 table, and returns the stored epochs. A black-box method (no supernet)
-runs on the tables alone: two checkpoints of a quarter of its simulated budget, with the 12-epoch and cost
-tables. Methods with costly inner loops (predictor fits, ENAS's controller) get smaller ones (``TINY_METHOD``).
+Runs one method for a couple of epochs on a 4-channel, 1-cell supernet over 256 images of the tiny synthetic
+CIFAR-10 (``tests.dataset_fixtures.tiny_cifar10_root``) and looks the architectures up in the NAS-Bench-201 table
+bundled with the package (the real 200- and 12-epoch means and CIFAR-10 costs), as a fresh install does; it
+returns the stored epochs. A black-box method (no supernet) runs on the table alone: two checkpoints of its
+simulated budget (a quarter of it). Methods with costly inner loops (predictor fits, ENAS's controller)
+get smaller ones (``TINY_METHOD``).
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from benchmarks.nb201.importers import import_nb201
-from benchmarks.nb201.oracle import NB201Oracle
+from benchmarks.nb201.oracle import BUNDLED, NB201Oracle
 from harness.runner import RunEnvironment, RunOutcome, execute
 from harness.specs import RunSpec
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.dataset_fixtures import tiny_cifar10_root
 
 TINY: dict[str, Any] = {"C": 4, "N": 1, "train_limit": 256, "batch_size": 32, "eval_limit": 64, "epochs": 2}
 #: per-method settings that only shorten a smoke run or keep it a search: the candidate-selection methods score 100
@@ -35,35 +37,31 @@ TINY_BLACKBOX: dict[str, Any] = {"epochs": 2, "time_budget": 3000.0}
 TINY_METHOD: dict[str, dict[str, Any]] = {"bananas": {"bananas_epochs": 20}, "npenas": {"npenas_epochs": 50},
                                           "enas": {"enas_train_steps": 2, "enas_aggregate": 2,
                                                    "enas_epoch_samples": 2, "enas_final_samples": 3}}
-#: what the black-box baselines search on: the 12-epoch accuracies and the training seconds per epoch
-BLACKBOX_TABLES = ("nb201-hp12-mean-accuracies.csv", "nb201-cifar10-costs.csv")
 
 
-def nb201_oracle_dir(directory: Path, blackbox: bool = False) -> Path:
-    """Import the real hp200 table into ``directory`` (once; ``blackbox`` adds ``BLACKBOX_TABLES``) and return it."""
+def nb201_oracle_dir(directory: Path) -> Path:
+    """``directory`` holding a copy of the bundled table as an imported one (for tests that damage or extend it)."""
     target = NB201Oracle.default_path(directory)
     if not target.exists():
-        import_nb201(shared_file("nb201-hp200-mean-accuracies.csv"), target)
-    if blackbox and not NB201Oracle.open(target).cost_metrics():
-        for name in BLACKBOX_TABLES:
-            import_nb201(shared_file(name), target)
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BUNDLED, target)
     return directory
 
 
 def run_tiny(method: str, tmp_path: Path, setting: str | None = None, seed: int = 0,
              benchmark: str = "nb201", dataset: str = "cifar10", oracle_dir: Path | None = None,
              **overrides: Any) -> tuple[RunOutcome, pd.DataFrame]:
-    """Run ``method`` end to end on the tiny configuration; returns the outcome and its epoch rows."""
+    """Run ``method`` end to end on the tiny configuration; returns the outcome and its epoch rows.
+
+    Without ``oracle_dir`` the run gets an empty oracle directory, so NAS-Bench-201 answers from the bundled table.
+    """
     from methods.registry import get
 
-    if get(method).needs_supernet:
-        shared_file("cifar-10-batches-py/data_batch_1")
-    oracle_dir = oracle_dir or nb201_oracle_dir(tmp_path / "oracles", blackbox=not get(method).needs_supernet)
     tiny = TINY if get(method).needs_supernet else {**TINY, **TINY_BLACKBOX}
     spec = RunSpec.create(method, benchmark, dataset, setting or get(method).default_setting, seed, "quick",
                           {**tiny, **TINY_METHOD.get(method, {}), **FAST.get(method, {}), **overrides})
     store = Store(tmp_path / "results.db")
-    env = RunEnvironment(store=store, data_root=SHARED_DATA, oracle_dir=oracle_dir,
+    env = RunEnvironment(store=store, data_root=tiny_cifar10_root(), oracle_dir=oracle_dir or tmp_path / "oracles",
                          checkpoint_dir=tmp_path / "ckpt", device=torch.device("cpu"))
     outcome = execute(spec, env)
     return outcome, store.epochs_df(run_ids=[spec.run_id])

@@ -1,5 +1,6 @@
 """The black-box baselines (REA, RS, REINFORCE): update rules by hand, budget accounting, the cost table,
-and the CLI end to end on the real NAS-Bench-201 tables, with a kill/resume through the runner."""
+and the CLI end to end on the real NAS-Bench-201 tables (bundled with the package), with a kill/resume through the
+runner."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from methods.registry import registry, resolve_methods
 from methods.reinforce import Reinforce
 from nasbench_errors import ConfigError, OracleError
 from results.store import Store
-from tests.conftest import shared_file
+from tests.nb201_fixtures import export_costs_csv, export_means_csv
 from tests.smoke import nb201_oracle_dir
 
 SPACE = NB201Space(include_none=True)
@@ -179,32 +180,36 @@ def test_bad_options_are_one_line_config_errors():
 # -- the cost table and the simulated training ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def oracle_dir(tmp_path_factory) -> Path:
-    return nb201_oracle_dir(tmp_path_factory.mktemp("oracles"), blackbox=True)
+    return nb201_oracle_dir(tmp_path_factory.mktemp("oracles"))
 
 
 def test_simulated_training_is_hp12_valid_accuracy_and_12_epochs_of_training_time(oracle_dir):
     oracle = NB201Oracle.open(NB201Oracle.default_path(oracle_dir))
-    costs = pd.read_csv(shared_file("nb201-cifar10-costs.csv"))
-    hp12 = pd.read_csv(shared_file("nb201-hp12-mean-accuracies.csv"))
-    for index in (0, 1, 15624):
+    # cells 0 and 1 of the real exports: hp12 cifar10-valid valid accuracy and training seconds per epoch
+    for index, valid, per_epoch in ((0, 63.364, 15.461778), (1, 82.834, 23.198093)):
         accuracy, seconds = oracle.simulated_training(index, "cifar10")
-        assert accuracy == pytest.approx(hp12.loc[index, "cifar10-valid_valid"], abs=1e-4)
-        assert seconds == pytest.approx(12 * costs.loc[index, "cifar10_train_seconds_per_epoch"], rel=1e-6)
+        assert accuracy == pytest.approx(valid, abs=1e-4) and seconds == pytest.approx(12 * per_epoch, rel=1e-6)
+    accuracy, seconds = oracle.simulated_training(15624, "cifar10")
+    assert accuracy == oracle.query(15624, "cifar10-valid", "valid", "hp12")
+    assert seconds == pytest.approx(12 * oracle.cost(15624, "cifar10"), rel=1e-6)
     assert oracle.cost(0, "cifar10", "params_M") == pytest.approx(0.129306, rel=1e-6)
     with pytest.raises(OracleError, match="no cost cifar100/train_seconds_per_epoch.*harness data import"):
         oracle.simulated_training(0, "cifar100")
 
 
-def test_cost_import_rejects_a_bad_value(tmp_path):
-    frame = pd.read_csv(shared_file("nb201-cifar10-costs.csv"))
+def test_cost_import_rejects_a_bad_value(tmp_path, oracle_dir):
+    oracle = NB201Oracle.open(NB201Oracle.default_path(oracle_dir))
+    frame = pd.read_csv(export_costs_csv(oracle, tmp_path / "exported-costs.csv"))
     frame.loc[7, "cifar10_train_seconds_per_epoch"] = -1.0
     frame.to_csv(tmp_path / "costs.csv", index=False)
     with pytest.raises(OracleError, match="row 9: cifar10_train_seconds_per_epoch = -1.0 is not a non-negative"):
         import_nb201(tmp_path / "costs.csv", tmp_path / "o.oracle")
 
 
-def test_a_table_without_the_search_signal_fails_before_anything_is_stored(tmp_path):
-    directory = nb201_oracle_dir(tmp_path / "hp200-only")
+def test_a_table_without_the_search_signal_fails_before_anything_is_stored(tmp_path, oracle_dir):
+    directory = tmp_path / "hp200-only"
+    hp200 = export_means_csv(NB201Oracle.open(NB201Oracle.default_path(oracle_dir)), tmp_path / "hp200.csv")
+    import_nb201(hp200, NB201Oracle.default_path(directory), budget="hp200")
     store = Store(tmp_path / "r.db")
     spec = RunSpec.create("rs", "nb201", "cifar10", "bilevel", 0, "paper")
     env = RunEnvironment(store, Path(""), directory, tmp_path / "ckpt", torch.device("cpu"))

@@ -1,13 +1,16 @@
-"""The CLI end to end on a tiny supernet with the real CIFAR-10 subset and the real NB201 tables.
+"""The CLI end to end on a tiny supernet with the tiny synthetic CIFAR-10 and the real NB201 tables (bundled).
 
-Also the kill-and-resume test: a run killed with SIGKILL mid-search and resumed gives exactly the
-rows of an uninterrupted run.
+Also the README's main job on a fresh machine (no data root, no imported table: CIFAR-10 downloaded from a local
+HTTP server, the bundled table as the oracle) and the kill-and-resume test: a run killed with SIGKILL mid-search
+and resumed gives exactly the rows of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,11 +21,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from benchmarks.nb201.importers import import_nb201
-from benchmarks.nb201.oracle import NB201Oracle
+import harness.cli
+from benchmarks.nb201.oracle import BUNDLED, NB201Oracle
 from harness.cli import app, main
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.dataset_fixtures import cifar10_archive, serve_directory, tiny_cifar10_root
+from tests.smoke import nb201_oracle_dir
 
 TINY = ["--profile", "quick", "--set", "C=4", "--set", "train_limit=320", "--set", "batch_size=32",
         "--set", "eval_limit=64", "--set", "epochs=3"]
@@ -32,20 +36,15 @@ TIMING = ["seconds_arch", "seconds_weights", "seconds_eval", "seconds_epoch", "s
 
 @pytest.fixture(scope="module")
 def oracle_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("oracles")
-    target = NB201Oracle.default_path(directory)
-    import_nb201(shared_file("nb201-hp200-mean-accuracies.csv"), target)
-    import_nb201(shared_file("nb201-hp12-mean-accuracies.csv"), target)
-    return directory
+    return nb201_oracle_dir(tmp_path_factory.mktemp("oracles"))
 
 
 def _env(oracle_dir: Path) -> dict[str, str]:
-    return {**os.environ, "HARNESS_DATA_ROOT": str(SHARED_DATA), "HARNESS_ORACLE_DIR": str(oracle_dir),
+    return {**os.environ, "HARNESS_DATA_ROOT": str(tiny_cifar10_root()), "HARNESS_ORACLE_DIR": str(oracle_dir),
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def test_run_writes_every_epoch_and_status_reports_it(tmp_path, oracle_dir, monkeypatch):
-    shared_file("cifar-10-batches-py/data_batch_1")
     for k, v in _env(oracle_dir).items():
         monkeypatch.setenv(k, v)
     store = tmp_path / "results.db"
@@ -96,8 +95,11 @@ def test_bad_input_gives_one_line_errors(tmp_path, oracle_dir, monkeypatch, caps
         (["run", "--methods", "darts", "--dataset", "mnist"], "unknown dataset 'mnist'"),
         (["run", "--methods", "darts", "--profile", "fast"], "unknown profile 'fast'"),
         (["run", "--methods", "darts", "--set", "epoch=3"], "unknown setting 'epoch'"),
-        (["run", "--methods", "darts", "--oracle-dir", str(tmp_path / "none")], "nb201.oracle"),
-        (["run", "--methods", "darts", "--data-root", str(tmp_path)], "cifar-10-batches-py"),
+        (["run", "--methods", "darts", "--benchmark", "nb1shot1", "--oracle-dir", str(tmp_path / "none")],
+         "nb101.oracle"),
+        (["run", "--methods", "darts", "--data-root", str(tmp_path)],
+         f"no cifar-10-batches-py/): rerun with --download, or fetch it first with `harness data download cifar10 "
+         f"--data-root {tmp_path}`"),
         (["status", "--store", str(tmp_path / "absent.db")], "no results store"),
     ]
     for args, expected in cases:
@@ -111,12 +113,88 @@ def test_bad_input_gives_one_line_errors(tmp_path, oracle_dir, monkeypatch, caps
         assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], (args, err)
 
 
+#: tiny sizes appended to the README's main-job command (the quick profile's 2,000 images, 3 epochs and batch 64
+#: are more than the served archive holds and a test should take)
+MAIN_JOB_TINY = ["--set", "C=4", "--set", "train_limit=80", "--set", "batch_size=16", "--set", "eval_limit=16",
+                 "--set", "epochs=1", "--no-progress"]
+
+
+def _readme_main_job() -> list[str]:
+    """The README's main-job command: its first `harness run ... --download` line, as arguments."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.search(r"^harness run [^\n#]*--download[^\n#]*", readme, re.MULTILINE)
+    assert found, "README.md has no `harness run ... --download` main-job command"
+    return shlex.split(found.group(0))[1:]
+
+
+@pytest.fixture()
+def fresh_machine(tmp_path, monkeypatch):
+    """No data root, no oracle directory, no imported table (HARNESS_HOME is empty); CIFAR-10 served from
+    127.0.0.1 as a tiny archive in the official layout; yields the server's list of requested paths."""
+    for name in ("HARNESS_DATA_ROOT", "HARNESS_ORACLE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    tarball, md5 = cifar10_archive(tmp_path / "served", train_per_class=8, test_per_class=2)
+    with serve_directory(tarball.parent) as (url, requested):
+        monkeypatch.setenv("HARNESS_CIFAR10_URL", f"{url}/{tarball.name}")
+        monkeypatch.setenv("HARNESS_CIFAR10_MD5", md5)
+        yield requested
+
+
+def test_the_readme_main_job_runs_on_a_fresh_machine(fresh_machine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default store, results.db, lands here
+    args = _readme_main_job()
+    assert args[0] == "run" and "--download" in args
+    result = CliRunner().invoke(app, [*args, *MAIN_JOB_TINY])
+    assert result.exit_code == 0, result.output
+    assert fresh_machine == ["/cifar-10-python.tar.gz"] and "md5 verified" in result.output
+    assert (tmp_path / "home" / "data" / "cifar-10-batches-py" / "test_batch").is_file()  # the default data root
+    assert not (tmp_path / "home" / "oracles").exists()  # nothing imported: the bundled table answered
+    runs = Store(tmp_path / "results.db", create=False).runs_df()
+    assert len(runs) >= 1 and set(runs["status"]) == {"finished"}
+    bundled = NB201Oracle.open(BUNDLED)
+    for row in Store(tmp_path / "results.db").epochs_df().itertuples():
+        assert row.test_acc == pytest.approx(bundled.query(int(row.arch_key), "cifar10", "test"))
+        assert row.regret_test == pytest.approx(94.37 - row.test_acc, abs=0.01)
+    again = CliRunner().invoke(app, [*args, *MAIN_JOB_TINY])
+    assert again.exit_code == 0 and "0 to run" in again.output and len(fresh_machine) == 1  # nothing fetched again
+
+
+def test_a_missing_dataset_is_a_one_line_error_without_download_and_fetched_after_a_yes(fresh_machine, tmp_path,
+                                                                                       monkeypatch, capsys):
+    args = ["run", "--methods", "darts", "--profile", "quick", *MAIN_JOB_TINY, "--store", str(tmp_path / "r.db")]
+    root = tmp_path / "home" / "data"
+    monkeypatch.setattr(sys, "argv", ["harness", *args])
+    with pytest.raises(SystemExit) as failed:
+        main()
+    err = capsys.readouterr().err.strip()
+    assert failed.value.code == 2 and "\n" not in err and err == (
+        f"error: cifar10 is not in {root} (no cifar-10-batches-py/): rerun with --download, or fetch it first with "
+        f"`harness data download cifar10 --data-root {root}`")
+    monkeypatch.setattr(harness.cli, "_interactive", lambda: True)  # a terminal: the user is asked
+    declined = CliRunner().invoke(app, args, input="n\n")
+    assert declined.exit_code != 0 and "Download it now?" in declined.output and fresh_machine == []
+    accepted = CliRunner().invoke(app, args, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert fresh_machine == ["/cifar-10-python.tar.gz"] and (root / "cifar-10-batches-py").is_dir()
+    assert set(Store(tmp_path / "r.db").runs_df()["status"]) == {"finished"}
+
+
+def test_a_download_with_the_wrong_md5_stops_the_run_and_leaves_nothing(fresh_machine, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CIFAR10_MD5", "0" * 32)
+    store = tmp_path / "r.db"
+    result = CliRunner().invoke(app, ["run", "--methods", "darts", "--profile", "quick", "--download",
+                                      *MAIN_JOB_TINY, "--store", str(store)])
+    assert result.exit_code != 0 and "not the expected 00000000" in str(result.exception)
+    assert [p.name for p in (tmp_path / "home" / "data").iterdir()] == []  # no half dataset
+    assert Store(store).runs_df().empty
+
+
 def _epochs(store: Path) -> pd.DataFrame:
     return Store(store, create=False).epochs_df().drop(columns=TIMING).sort_values(["run_id", "epoch"])
 
 
 def test_a_killed_run_resumes_to_identical_results(tmp_path, oracle_dir):
-    shared_file("cifar-10-batches-py/data_batch_1")
     env = _env(oracle_dir)
     args = [sys.executable, "-m", "harness", "run", "--methods", "gaea-darts", "--no-progress", *TINY,
             "--set", "epochs=4"]

@@ -13,9 +13,17 @@ import torch
 
 from benchmarks import datasets
 from nasbench_errors import ConfigError, DataError
-from tests.dataset_fixtures import make_evil_tarball, make_tarball, write_cifar10, write_cifar100, write_imagenet16
+from tests.conftest import SHARED_DATA
+from tests.dataset_fixtures import (
+    cifar10_archive,
+    make_evil_tarball,
+    make_tarball,
+    serve_directory,
+    write_cifar10,
+    write_cifar100,
+    write_imagenet16,
+)
 
-SHARED_DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
 CANONICAL_CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 
 needs_real_cifar10 = pytest.mark.skipif(
@@ -54,13 +62,21 @@ def test_real_cifar10_keeps_the_rgb_plane_layout(cifar10: datasets.ImageData) ->
     assert int(cifar10.train_y[0]) == raw[b"labels"][0]
 
 
-@needs_real_cifar10
-def test_limits_take_seeded_stratified_subsets() -> None:
-    small = datasets.load("cifar10", SHARED_DATA, train_limit=2_000, test_limit=500, subset_seed=1)
-    assert small.train_y.bincount().tolist() == [200] * 10
-    assert small.test_y.bincount().tolist() == [50] * 10
-    again = datasets.load("cifar10", SHARED_DATA, train_limit=2_000, test_limit=500, subset_seed=1)
-    other = datasets.load("cifar10", SHARED_DATA, train_limit=2_000, test_limit=500, subset_seed=2)
+def test_cifar10_fixture_keeps_the_rgb_plane_layout_and_the_file_order(tmp_path: Path) -> None:
+    written = write_cifar10(tmp_path)
+    data = datasets.load("cifar10", tmp_path)
+    assert torch.equal(data.train_x, torch.from_numpy(written["train_x"].reshape(-1, 3, 32, 32)))
+    assert torch.equal(data.train_y, torch.from_numpy(written["train_y"]))
+    assert torch.equal(data.test_x[3, 1], torch.from_numpy(written["test_x"][3, 1024:2048].reshape(32, 32)))  # G
+
+
+def test_limits_take_seeded_stratified_subsets(tmp_path: Path) -> None:
+    write_cifar10(tmp_path, train_per_class=40, test_per_class=10)
+    small = datasets.load("cifar10", tmp_path, train_limit=200, test_limit=50, subset_seed=1)
+    assert small.train_y.bincount().tolist() == [20] * 10
+    assert small.test_y.bincount().tolist() == [5] * 10
+    again = datasets.load("cifar10", tmp_path, train_limit=200, test_limit=50, subset_seed=1)
+    other = datasets.load("cifar10", tmp_path, train_limit=200, test_limit=50, subset_seed=2)
     assert torch.equal(small.train_x, again.train_x) and torch.equal(small.test_x, again.test_x)
     assert not torch.equal(small.train_x, other.train_x)
 
@@ -192,7 +208,10 @@ def test_resolve_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv(datasets.DATA_ROOT_ENV, str(tmp_path / "env"))
     assert datasets.resolve_data_root(str(tmp_path / "cli")) == tmp_path / "cli"
     assert datasets.resolve_data_root(None) == tmp_path / "env"
+    assert datasets.resolve_data_root(None, default=tmp_path / "home") == tmp_path / "env"  # the env wins
     monkeypatch.delenv(datasets.DATA_ROOT_ENV)
+    assert datasets.resolve_data_root(None, default=tmp_path / "home") == tmp_path / "home"
+    assert datasets.resolve_data_root(str(tmp_path / "cli"), default=tmp_path / "home") == tmp_path / "cli"
     with pytest.raises(DataError, match="--data-root DIR or set HARNESS_DATA_ROOT=DIR"):
         datasets.resolve_data_root(None)
 
@@ -423,12 +442,32 @@ def test_download_verifies_extracts_and_loads(monkeypatch: pytest.MonkeyPatch, t
     assert datasets.download("cifar10", root) == folder  # already there: nothing fetched
 
 
+def test_download_over_http_from_the_url_and_md5_the_environment_names(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    tarball, md5 = cifar10_archive(tmp_path / "served", train_per_class=3, test_per_class=1)
+    root = tmp_path / "data"
+    with serve_directory(tarball.parent) as (url, requested):
+        monkeypatch.setenv("HARNESS_CIFAR10_URL", f"{url}/{tarball.name}")
+        monkeypatch.setenv("HARNESS_CIFAR10_MD5", md5)
+        assert datasets.download_source("cifar10") == (f"{url}/{tarball.name}", md5)
+        calls: list[tuple[int, int | None]] = []
+        folder = datasets.download("cifar10", root, progress=lambda done, total: calls.append((done, total)))
+        assert requested == [f"/{tarball.name}"]
+        assert calls[-1] == (tarball.stat().st_size, tarball.stat().st_size)  # the server sends Content-Length
+        assert datasets.load("cifar10", root).train_x.shape == (30, 3, 32, 32)
+        assert folder == root / "cifar-10-batches-py" and sorted(p.name for p in root.iterdir()) == [folder.name]
+        monkeypatch.delenv("HARNESS_CIFAR10_MD5")  # a mirror alone must serve the official archive
+        with pytest.raises(DataError, match=r"not the expected c58f30108f718f92721af3b95e74349a.*rerun `harness data"):
+            datasets.download("cifar10", tmp_path / "other")
+    assert list((tmp_path / "other").iterdir()) == []
+
+
 def test_download_with_a_wrong_md5_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     source = write_cifar10(tmp_path / "source")
     tarball = make_tarball(source["folder"], tmp_path / "cifar-10-python.tar.gz")
     _serve(monkeypatch, tarball, md5="c58f30108f718f92721af3b95e74349a")
     root = tmp_path / "data"
-    with pytest.raises(DataError, match="not the official c58f30108f718f92721af3b95e74349a"):
+    with pytest.raises(DataError, match="not the expected c58f30108f718f92721af3b95e74349a"):
         datasets.download("cifar10", root)
     assert list(root.iterdir()) == []
 

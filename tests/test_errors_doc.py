@@ -27,14 +27,15 @@ import pandas as pd
 import benchmarks.datasets
 import harness.checkpoint
 import harness.runner
-from benchmarks.nb201.oracle import MetricKey, NB201Oracle, OracleUpdate, write_update
+from benchmarks.nb201.oracle import BUNDLED, MetricKey, NB201Oracle, OracleUpdate, write_update
 from benchmarks.nb201.space import N_ARCHS
 from harness.checkpoint import checkpoint_path, lock_holder, run_lock
 from harness.cli import main
 from harness.executors import LocalExecutor, run_grid
 from results.store import SCHEMA_VERSION, Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.dataset_fixtures import cifar10_archive, serve_directory, tiny_cifar10_root
 from tests.grid_helpers import tiny_spec, tiny_task
+from tests.nb201_fixtures import export_means_csv
 from tests.smoke import TINY, nb201_oracle_dir
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
@@ -63,14 +64,14 @@ def _cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, str]:
 
 
 def _copy_cifar(tmp: Path, name: str) -> Path:
-    """A data root whose CIFAR-10 files link to the real ones except ``name``, which is copied to be damaged."""
+    """A data root whose CIFAR-10 files link to the tiny set's except ``name``, which is copied to be damaged."""
     root = tmp / f"data-{name}"
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    for f in (SHARED_DATA / "cifar-10-batches-py").iterdir():
+    for f in (tiny_cifar10_root() / "cifar-10-batches-py").iterdir():
         (folder / f.name).symlink_to(f)
     (folder / name).unlink()
-    shutil.copyfile(SHARED_DATA / "cifar-10-batches-py" / name, folder / name)
+    shutil.copyfile(tiny_cifar10_root() / "cifar-10-batches-py" / name, folder / name)
     return root
 
 
@@ -148,7 +149,8 @@ def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: P
              "CUDA device"),
         Case("impossible options", "`run --set channels_last=true --device cpu`",
              [*RUN, "--set", "channels_last=true", "--device", "cpu", *store], "GPU setting"),
-        Case("missing benchmark table", "`run --oracle-dir EMPTY`", [*RUN, "--oracle-dir", str(missing), *store],
+        Case("missing benchmark table", "`run --benchmark nb1shot1 --oracle-dir EMPTY` (NAS-Bench-201 falls back to "
+             "the bundled table)", [*RUN, "--benchmark", "nb1shot1", "--oracle-dir", str(missing), *store],
              "harness data import"),
         Case("truncated benchmark table", "table cut in half", [*RUN, "--oracle-dir", str(truncated_oracle), *store],
              "truncated"),
@@ -158,8 +160,8 @@ def _issue6_cases(tmp: Path, store: list[str], missing: Path, truncated_cifar: P
              [*RUN, "--oracle-dir", str(newer_oracle), *store], "newer than this harness"),
         Case("wrong benchmark source file", "`data import nb201` of a CSV with other columns",
              ["data", "import", "nb201", str(bad_csv), "--oracle-dir", str(tmp / "import-target")], "column"),
-        Case("missing dataset files", "`run --data-root EMPTY`", [*RUN, "--data-root", str(missing), *store],
-             "cifar-10-batches-py"),
+        Case("missing dataset", "`run --data-root EMPTY` without `--download`, not at a terminal",
+             [*RUN, "--data-root", str(missing), *store], "rerun with --download"),
         Case("truncated dataset file", "`data_batch_1` cut to 100 kB",
              [*RUN, "--data-root", str(truncated_cifar), *store], "truncated"),
         Case("corrupt dataset file", "`data_batch_2` overwritten with garbage",
@@ -222,7 +224,7 @@ def _option_cases(tmp: Path, oracles: Path) -> list[Case]:
     store = tmp / "opt.db"
     Store(store)
     partial = tmp / "nb201-hp200-partial.csv"
-    frame = pd.read_csv(shared_file("nb201-hp200-mean-accuracies.csv"))
+    frame = pd.read_csv(export_means_csv(NB201Oracle.open(BUNDLED), tmp / "nb201-hp200-means.csv"))
     frame.drop(columns=["cifar10_test"]).to_csv(partial, index=False)
     unreadable = tmp / "unreadable-root"
     unreadable.mkdir()
@@ -272,14 +274,13 @@ def _cifar100_like() -> bytes:
 
 
 def _normalize(text: str, tmp: Path) -> str:
-    return text.replace(str(tmp), "<tmp>").replace(str(SHARED_DATA), "<data>").strip()
+    return text.replace(str(tmp), "<tmp>").replace(str(tiny_cifar10_root()), "<data>").strip()
 
 
 def test_every_bad_input_and_fault_gives_its_one_line_message_and_the_doc_lists_them(tmp_path, monkeypatch,
                                                                                     capsys):
-    shared_file("cifar-10-batches-py/data_batch_1")
     oracles = nb201_oracle_dir(tmp_path / "oracles")
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(oracles))
     rows: list[tuple[str, str, str]] = []
     for case in _cases(tmp_path, oracles):
@@ -293,6 +294,7 @@ def test_every_bad_input_and_fault_gives_its_one_line_message_and_the_doc_lists_
         assert case.untouched is None or not case.untouched.exists(), (case.what, "the store was touched")
         assert "s3cret" not in err
         rows.append((case.what, case.shown, _normalize(lines[0], tmp_path)))
+    rows += _bad_download(tmp_path, monkeypatch, capsys)
     rows += _locked_store(tmp_path, monkeypatch, capsys)
     rows += _disk_full(tmp_path, monkeypatch, capsys)
     rows += _lock_on_a_full_disk(tmp_path, monkeypatch, capsys)
@@ -305,6 +307,21 @@ def test_every_bad_input_and_fault_gives_its_one_line_message_and_the_doc_lists_
     rows += _dead_worker(tmp_path, oracles)
     assert Store(tmp_path / "ro.db").runs_df().empty  # the read-only case wrote nothing
     _check_doc(rows)
+
+
+def _bad_download(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:
+    tarball, md5 = cifar10_archive(tmp / "served", train_per_class=2, test_per_class=1)
+    root = tmp / "download-root"
+    with serve_directory(tarball.parent) as (url, _requested), monkeypatch.context() as m:
+        m.setenv("HARNESS_CIFAR10_URL", f"{url}/{tarball.name}")  # a mirror that serves another archive
+        code, err = _cli(monkeypatch, capsys, [*RUN, "--download", "--data-root", str(root), "--store",
+                                               str(tmp / "dl.db")])
+        err = err.replace(url, "http://<mirror>").replace(md5, "<its md5>")  # the archive's md5 varies (mtimes)
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("downloading", " "))]
+    assert code == 2 and len(lines) == 1 and "not the expected c58f30108f718f92721af3b95e74349a" in lines[0], err
+    assert list(root.iterdir()) == []  # nothing half-unpacked
+    return [("download that fails the md5 check", "`run --download` from a mirror (`HARNESS_CIFAR10_URL`) serving "
+             "another archive", _normalize(lines[0], tmp))]
 
 
 def _locked_store(tmp: Path, monkeypatch, capsys) -> list[tuple[str, str, str]]:

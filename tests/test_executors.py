@@ -22,7 +22,7 @@ from harness.executors import (
 )
 from nasbench_errors import ConfigError
 from results.store import Store
-from tests.conftest import SHARED_DATA
+from tests.dataset_fixtures import tiny_cifar10_root
 from tests.grid_helpers import epochs_of, tiny_spec, tiny_task
 from tests.smoke import nb201_oracle_dir
 
@@ -118,7 +118,7 @@ def test_dask_local_cluster_runs_a_grid_into_one_sqlite_store(tmp_path, oracle_d
     """A real Dask LocalCluster (2 worker processes on loopback) runs a 4-run grid through the CLI."""
     distributed = pytest.importorskip("distributed")
     tiny_spec()  # skips without the real data
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(oracle_dir))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     store = tmp_path / "dask.db"

@@ -25,7 +25,7 @@ from harness.executors import InProcessExecutor, LocalExecutor, run_grid
 from harness.runner import _signals_held
 from nasbench_errors import HarnessError
 from results.store import Store
-from tests.conftest import SHARED_DATA
+from tests.dataset_fixtures import tiny_cifar10_root
 from tests.grid_helpers import epochs_of, tiny_spec, tiny_task
 from tests.smoke import TINY, nb201_oracle_dir
 
@@ -62,7 +62,7 @@ def test_sigkill_and_ctrl_c_at_random_points_then_resume_equals_an_uninterrupted
     spec, expected = reference
     cli = [sys.executable, "-m", "harness", "run", "--methods", "gaea-darts", "--no-progress", "--profile", "quick",
            *[arg for key, value in {**TINY, "epochs": EPOCHS}.items() for arg in ("--set", f"{key}={value}")]]
-    env = {**os.environ, "HARNESS_DATA_ROOT": str(SHARED_DATA), "HARNESS_ORACLE_DIR": str(oracle_dir),
+    env = {**os.environ, "HARNESS_DATA_ROOT": str(tiny_cifar10_root()), "HARNESS_ORACLE_DIR": str(oracle_dir),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     store, ckpt = tmp_path / "killed.db", tmp_path / "killed.db.checkpoints"
     rng = random.Random(6)

@@ -1,4 +1,7 @@
-"""NB201Oracle on the real NAS-Bench-201 exports: published optima, collapse cell, budgets, curves."""
+"""NB201Oracle on the real NAS-Bench-201 numbers: published optima, collapse cell, budgets, curves.
+
+The checks run on the table bundled with the package, built from the real exports (``tests/test_nb201_bundle.py``
+compares it with them where ../shared/data holds them)."""
 
 from __future__ import annotations
 
@@ -9,30 +12,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.nb201.bundle import SOURCES
 from benchmarks.nb201.importers import import_nb201
-from benchmarks.nb201.oracle import Lookup, MetricKey, NB201Oracle
+from benchmarks.nb201.oracle import BUNDLED, Lookup, MetricKey, NB201Oracle
 from benchmarks.nb201.space import N_ARCHS, NB201Arch
 from benchmarks.table import Table, write_table
 from nasbench_errors import OracleError
-from tests.nb201_fixtures import truncate
+from tests.nb201_fixtures import export_means_csv, truncate
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
-HP200 = DATA / "nb201-hp200-mean-accuracies.csv"
-HP12 = DATA / "nb201-hp12-mean-accuracies.csv"
-CURVES = DATA / "nb201-hp200-cifar10valid-curves-200archs.csv"
-needs_data = pytest.mark.skipif(
-    not (HP200.exists() and HP12.exists() and CURVES.exists()),
-    reason=f"real NAS-Bench-201 exports not found under {DATA.resolve()} (shared data checkout)",
-)
+HP200, HP12, CURVES, COSTS = (s.name for s in SOURCES)
 SKIP_CELL = NB201Arch(("skip_connect",) * 6).index
 
 
 @pytest.fixture(scope="module")
-def oracle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = NB201Oracle.default_path(tmp_path_factory.mktemp("oracle"))
-    for source in (HP200, HP12, CURVES):
-        import_nb201(source, path)
-    return path
+def oracle_path() -> Path:
+    return BUNDLED
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,6 @@ def oracle(oracle_path: Path) -> NB201Oracle:
     return NB201Oracle.open(oracle_path)
 
 
-@needs_data
 @pytest.mark.parametrize(
     ("dataset", "split", "best"),
     [("cifar10-valid", "valid", 91.61), ("cifar10", "test", 94.37), ("cifar100", "valid", 73.49),
@@ -51,14 +44,12 @@ def test_published_hp200_optima(oracle: NB201Oracle, dataset: str, split: str, b
     assert oracle.optimum(dataset, split, "hp200", "mean") == oracle.optimum(dataset, split)
 
 
-@needs_data
 def test_all_skip_connect_cell_is_dartss_collapse(oracle: NB201Oracle) -> None:
     assert oracle.query(SKIP_CELL, "cifar10", "test") == pytest.approx(54.30, abs=0.01)
     assert oracle.query(SKIP_CELL, "cifar100", "test") == pytest.approx(15.61, abs=0.01)
     assert oracle.query(SKIP_CELL, "ImageNet16-120", "test") == pytest.approx(16.32, abs=0.01)
 
 
-@needs_data
 def test_hp12_values_carry_their_budget(oracle: NB201Oracle) -> None:
     assert MetricKey("cifar10", "test", "hp12") in oracle.metrics()
     assert oracle.optimum("cifar10", "test", "hp12") == pytest.approx(89.16, abs=0.01)
@@ -67,18 +58,11 @@ def test_hp12_values_carry_their_budget(oracle: NB201Oracle) -> None:
     assert {lk.budget for lk in hp12} == {"hp12"}
     cifar10_test = next(lk for lk in hp12 if (lk.dataset, lk.split) == ("cifar10", "test"))
     assert cifar10_test.optimum == pytest.approx(89.16, abs=0.01)
-    expected = pd.read_csv(HP12).set_index("index").loc[SKIP_CELL, "cifar10_test"]
-    assert cifar10_test.value == pytest.approx(expected, abs=1e-4)
+    assert cifar10_test.value == pytest.approx(oracle.query(SKIP_CELL, "cifar10", "test", "hp12"))
+    assert cifar10_test.value < oracle.query(SKIP_CELL, "cifar10", "test", "hp200")  # 12 epochs train less
 
 
-@needs_data
-def test_every_value_matches_the_csv_and_vectorised_equals_scalar(oracle: NB201Oracle) -> None:
-    frame = pd.read_csv(HP200).set_index("index").sort_index()
-    everything = np.arange(N_ARCHS)
-    for column in ("cifar10-valid_valid", "cifar10_test", "cifar100_valid", "ImageNet16-120_test"):
-        dataset, split = column.rsplit("_", 1)
-        got = oracle.query(everything, dataset, split)
-        np.testing.assert_allclose(got, frame[column].to_numpy(), atol=1e-4)
+def test_vectorised_queries_equal_scalar_ones(oracle: NB201Oracle) -> None:
     picks = np.array([[0, 1], [SKIP_CELL, 15624]], dtype=np.int32)
     batch = oracle.query(picks, "cifar100", "test")
     assert batch.shape == (2, 2)
@@ -86,7 +70,6 @@ def test_every_value_matches_the_csv_and_vectorised_equals_scalar(oracle: NB201O
     assert oracle.query(np.int64(1), "cifar10", "test") == pytest.approx(93.66, abs=1e-4)
 
 
-@needs_data
 def test_search_metrics_and_lookups_give_transfer_regrets(oracle: NB201Oracle) -> None:
     assert NB201Oracle.search_metrics("cifar10") == (("cifar10", "test"), ("cifar10-valid", "valid"))
     assert oracle.search_metrics("cifar100") == (("cifar100", "test"), ("cifar100", "valid"))
@@ -106,7 +89,6 @@ def test_search_metrics_and_lookups_give_transfer_regrets(oracle: NB201Oracle) -
     assert collapse[0].regret == pytest.approx(94.37 - 54.30, abs=0.02)
 
 
-@needs_data
 def test_curves_end_at_the_table_value_and_are_sparse(oracle: NB201Oracle, oracle_path: Path) -> None:
     assert MetricKey("cifar10-valid", "valid", "hp200") in oracle.curve_metrics()
     for index in range(200):
@@ -125,7 +107,6 @@ def test_curves_end_at_the_table_value_and_are_sparse(oracle: NB201Oracle, oracl
         oracle.curve(0, "cifar100", "valid")
 
 
-@needs_data
 def test_unknown_metrics_say_what_exists_and_how_to_add_it(oracle: NB201Oracle) -> None:
     with pytest.raises(OracleError) as info:
         oracle.query(0, "cifar100", "test", "hp200", "seed777")
@@ -146,25 +127,23 @@ def test_unknown_metrics_say_what_exists_and_how_to_add_it(oracle: NB201Oracle) 
         oracle.search_metrics("mnist")
 
 
-@needs_data
 @pytest.mark.parametrize("bad", [-1, N_ARCHS, True, 3.0, np.array([0, N_ARCHS]), np.array([0.5])])
 def test_bad_indices_raise_oracle_error(oracle: NB201Oracle, bad: object) -> None:
     with pytest.raises(OracleError):
         oracle.query(bad, "cifar10", "test")  # type: ignore[arg-type]
 
 
-@needs_data
 def test_provenance_and_reimport_replaces_metrics(oracle_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "nb201.oracle"
     path.write_bytes(oracle_path.read_bytes())
     first = NB201Oracle.open(path)
-    assert [s["source"] for s in first.sources] == [HP200.name, HP12.name, CURVES.name]
-    assert first.sources[0]["sha256"] == hashlib.sha256(HP200.read_bytes()).hexdigest()
-    assert first.sources[0]["importer"] == "csv-table" and first.sources[0]["date"]
-    assert first.source_of(MetricKey("cifar10", "test", "hp12"))["source"] == HP12.name
-    assert first.source_of(MetricKey("cifar10-valid", "train", "hp200"))["source"] == CURVES.name
+    assert [s["source"] for s in first.sources] == [s.name for s in SOURCES]
+    assert all(len(s["sha256"]) == 64 and s["importer"].startswith("csv-") and s["date"] for s in first.sources)
+    assert first.source_of(MetricKey("cifar10", "test", "hp12"))["source"] == HP12
+    assert first.source_of(MetricKey("cifar10-valid", "train", "hp200"))["source"] == CURVES
     # A second export that only has cifar10_test replaces that metric and nothing else.
-    frame = pd.read_csv(HP200)[["index", "arch_str", "cifar10_test"]]
+    full = export_means_csv(first, tmp_path / "nb201-hp200-export.csv")
+    frame = pd.read_csv(full)[["index", "arch_str", "cifar10_test"]]
     frame["cifar10_test"] = frame["cifar10_test"] - 1.0
     patch = tmp_path / "patch-hp200.csv"
     frame.to_csv(patch, index=False)
@@ -176,11 +155,14 @@ def test_provenance_and_reimport_replaces_metrics(oracle_path: Path, tmp_path: P
     assert merged.optimum("cifar100", "test") == pytest.approx(73.51, abs=0.01)
     assert merged.source_of(MetricKey("cifar10", "test"))["source"] == "patch-hp200.csv"
     assert "cifar10/test/hp200/mean" not in merged.sources[0]["metrics"]
-    # Re-importing the full export restores it and retires the patch's provenance record.
-    import_nb201(HP200, path)
+    # Re-importing a full export restores it and retires the patch's and the bundle's hp200 provenance records.
+    import_nb201(full, path)
     again = NB201Oracle.open(path)
     assert again.optimum("cifar10", "test") == pytest.approx(94.37, abs=0.01)
-    assert [s["source"] for s in again.sources] == [HP12.name, CURVES.name, HP200.name]
+    assert [s["source"] for s in again.sources] == [HP12, CURVES, COSTS, full.name]
+    assert again.sources[-1]["sha256"] == hashlib.sha256(full.read_bytes()).hexdigest()
+    np.testing.assert_array_equal(again.query(np.arange(N_ARCHS), "cifar100", "valid"),
+                                  first.query(np.arange(N_ARCHS), "cifar100", "valid"))  # the export is exact
     assert first.optimum("cifar10", "test") == pytest.approx(94.37, abs=0.01)  # old mapping stays valid
 
 

@@ -1,5 +1,8 @@
-"""Every supernet method searches the DARTS space against the NAS-Bench-301 surrogate: one epoch of a 4-channel,
-5-cell supernet over 32 real CIFAR-10 images (the per-method smoke test), and the CLI end to end."""
+"""Every supernet method searches the DARTS space against a NAS-Bench-301 surrogate: one epoch of a 4-channel,
+5-cell supernet over 32 images of the tiny synthetic CIFAR-10 (the per-method smoke test), and the CLI end to end.
+
+The surrogate is the stand-in of ``tests.nb301_fixtures`` (the real one's interface, meaningless numbers), so the
+test runs in any clone; ``tests/test_nb301.py`` checks the real surrogate's predictions."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from harness.cli import app
 from methods.registry import registry
 from nasbench_errors import ConfigError
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.dataset_fixtures import tiny_cifar10_root
+from tests.nb301_fixtures import write_surrogate
 from tests.smoke import FAST, run_tiny
 
 TINY = {"C": 4, "N": 1, "epochs": 1, "train_limit": 32, "batch_size": 16, "eval_limit": 16}
@@ -25,9 +29,8 @@ EDGE_WEIGHTED = {"pc-darts", "gaea-pc-darts"}
 
 @pytest.fixture(scope="module")
 def oracle_dir(tmp_path_factory):
-    shared_file("cifar-10-batches-py/data_batch_1")
     directory = tmp_path_factory.mktemp("nb301-oracles")
-    import_nb301(shared_file("nb301-yahpo-surrogate/model_v2.onnx").parent, directory, {"budget": 500})
+    import_nb301(write_surrogate(tmp_path_factory.mktemp("surrogate")), directory, {"budget": 500})
     return directory
 
 
@@ -67,8 +70,8 @@ def test_black_box_methods_are_refused_with_a_reason(method, oracle_dir, tmp_pat
 def test_cli_searches_nb301_end_to_end(oracle_dir, tmp_path):
     store = tmp_path / "r.db"
     args = ["run", "--methods", "pc-darts,gaea-pc-darts", "--benchmark", "nb301", "--dataset", "cifar10",
-            "--seeds", "1", "--profile", "quick", "--data-root", str(SHARED_DATA), "--oracle-dir", str(oracle_dir),
-            "--store", str(store), "--no-progress",
+            "--seeds", "1", "--profile", "quick", "--data-root", str(tiny_cifar10_root()),
+            "--oracle-dir", str(oracle_dir), "--store", str(store), "--no-progress",
             *(a for k, v in TINY.items() if k not in ("C", "N") for a in ("--set", f"{k}={v}"))]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
-from benchmarks.nb201.oracle import NB201Oracle
+from benchmarks.nb201.oracle import BUNDLED, NB201Oracle
+from benchmarks.nb201.space import NB201Arch
 from harness.cli import app
 from methods.registry import registry
 from nasbench_errors import OracleError, StoreError
@@ -34,7 +35,7 @@ from results.reports.labels import method_label
 from results.reports.paper import OPTIMAL, RESNET, RESNET_LIKE_CELL, TABLE2
 from results.reports.render import Column, ReportTable, to_csv, to_latex, to_markdown
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.conftest import SHARED_DATA
 from tests.report_fixtures import small_store
 
 SPEC = SHARED_DATA.parent / "spec" / "seeds-spec.md"
@@ -142,12 +143,11 @@ def test_table2_reference_rows_come_from_the_oracle_and_the_paper(report):
     for title, quoted in zip(DATASETS.values(), (94.37, 73.51, 47.31), strict=True):
         assert float(optimal[f"{title} (test) mean"]) == pytest.approx(quoted, abs=0.005)
         assert float(optimal[f"{title}, paper mean"]) == quoted
-    # the ResNet-like cell's values, read from the benchmark CSV itself
-    table = pd.read_csv(shared_file("nb201-hp200-mean-accuracies.csv"))
-    cell = table[table["arch_str"] == RESNET_LIKE_CELL].iloc[0]
+    # the ResNet-like cell's values, read from the benchmark table itself
+    table, cell = NB201Oracle.open(BUNDLED), NB201Arch.from_string(RESNET_LIKE_CELL).index
     resnet = _row(rows, Method="ResNet (quoted; ours: ResNet-like cell, oracle)")
     for ds, title in DATASETS.items():
-        assert float(resnet[f"{title} (test) mean"]) == pytest.approx(cell[f"{ds}_test"], abs=1e-3)
+        assert float(resnet[f"{title} (test) mean"]) == pytest.approx(table.query(cell, ds, "test"), abs=1e-3)
         assert resnet[f"{title} Δ"] == ""  # a hand-designed network and a cell are not compared
     assert [float(resnet[f"{t}, paper mean"]) for t in DATASETS.values()] == [93.97, 70.86, 43.63]
 

@@ -32,9 +32,10 @@ def _supernet(space: SearchSpace, config: Mapping[str, Any], num_classes: int) -
 
 
 def _oracle(oracle_dir: Path, config: Mapping[str, Any]):  # noqa: ANN202 - NB201Oracle; one table, config unused
+    """The imported table of ``oracle_dir``, else the one bundled with the package."""
     from benchmarks.nb201.oracle import NB201Oracle
 
-    return NB201Oracle.open(NB201Oracle.default_path(oracle_dir))
+    return NB201Oracle.open(NB201Oracle.locate(oracle_dir))
 
 
 def _search_split(data: ImageData, setting: str, config: Mapping[str, Any]) -> SearchSplit:

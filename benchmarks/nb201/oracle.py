@@ -50,6 +50,8 @@ BENCHMARK_TAG = "nb201"
 SCHEMA = 1  # the costs block came later; readers that predate it ignore it, so the schema is unchanged
 VALUES = "values"
 COSTS = "costs"
+#: the table that ships with the package (``benchmarks.nb201.bundle``): the oracle until the user imports one
+BUNDLED = Path(__file__).with_name("data") / "nb201-bundled.oracle"
 _STAT = re.compile(r"mean|seed\d+")
 _REMEDY = "re-import it with `harness data import nb201 <source file>`"
 
@@ -165,7 +167,19 @@ class NB201Oracle:
 
     @staticmethod
     def default_path(oracle_dir: str | os.PathLike[str]) -> Path:
+        """Where ``harness data import nb201`` writes the table of ``oracle_dir``."""
         return Path(oracle_dir) / "nb201.oracle"
+
+    @classmethod
+    def locate(cls, oracle_dir: str | os.PathLike[str]) -> Path:
+        """The imported table of ``oracle_dir`` when there is one, else the table bundled with the package."""
+        imported = cls.default_path(oracle_dir)
+        return imported if imported.exists() else BUNDLED
+
+    @property
+    def bundle_info(self) -> dict[str, str]:
+        """What the bundled table holds and lacks and how to rebuild it (empty for an imported table)."""
+        return dict(self._table.meta.get("bundle", {}))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> NB201Oracle:
