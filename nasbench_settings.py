@@ -26,7 +26,7 @@ _NULLS = ("null", "none")
 @dataclass(frozen=True)
 class Setting:
     """The type and valid values of one setting. Build it with ``integer``, ``number``, ``boolean``,
-    ``one_of`` or ``numbers``."""
+    ``one_of``, ``text`` or ``numbers``."""
 
     kind: str  # "int", "float", "bool", "str" or "floats" (a fixed-length list of floats)
     low: float | None = None
@@ -172,6 +172,11 @@ def one_of(*options: Any, nullable: bool = False, help: str = "") -> Setting:
     """One of ``options`` (all strings or all integers)."""
     kind = "int" if all(isinstance(o, int) and not isinstance(o, bool) for o in options) else "str"
     return Setting(kind, options=tuple(options), nullable=nullable, help=help)
+
+
+def text(*, nullable: bool = False, help: str = "") -> Setting:
+    """Any string (the user of the setting parses it further)."""
+    return Setting("str", nullable=nullable, help=help)
 
 
 def numbers(length: int, *, ge: float | None = None, lt: float | None = None, help: str = "") -> Setting:

@@ -1,15 +1,17 @@
 """Run specifications, named profiles and the paper presets.
 
 A run's configuration is resolved in layers, later layers winning:
-benchmark preset (the paper's weight-training settings) < method defaults (the method paper's values)
-< method overrides the paper states for that benchmark < profile (``paper`` changes nothing, ``quick``
-shrinks everything to CPU size) < the user's ``--set key=value`` overrides. A profile or ``--set epochs``
-that shortens the search shortens a warm-up by the same fraction, so a 3-epoch run of PC-DARTS is not all
-warm-up; a warm-up set explicitly that covers the whole search is refused.
+benchmark preset (the paper's weight-training settings, brought by the benchmark's plug-in, see
+``benchmarks.registry``) < method defaults (the method paper's values) < method overrides the paper states
+for that benchmark < profile (``paper`` changes nothing, ``quick`` shrinks everything to CPU size; then the
+benchmark's own overrides of that profile) < the user's ``--set key=value`` overrides. A profile or
+``--set epochs`` that shortens the search shortens a warm-up by the same fraction, so a 3-epoch run of
+PC-DARTS is not all warm-up; a warm-up set explicitly that covers the whole search is refused.
 
 Every setting declares its type and valid range once, where it is defined (``PRESET_TYPES`` here, a
-method's ``MethodEntry.types``); every resolved value is checked against it, ``--set`` text is parsed to
-it, and combinations that would make a search do nothing are refused, all before anything runs.
+benchmark's ``Benchmark.types``, a method's ``MethodEntry.types``); every resolved value is checked against
+it, ``--set`` text is parsed to it, and combinations that would make a search do nothing are refused, all
+before anything runs.
 
 The run id hashes the method, benchmark, dataset, setting, seed, the resolved config and the method's and
 benchmark's versions, so the same request always maps to the same run, a changed value is a new run, and
@@ -27,24 +29,7 @@ from typing import Any
 import benchmarks.registry
 from methods import registry
 from nasbench_errors import ConfigError
-from nasbench_settings import Setting, boolean, check_all, infer, integer, number, one_of
-
-#: The weight-training settings every benchmark's search shares (the DARTS family's SGD: lr 0.025 cosine-annealed
-#: to 0.001, momentum 0.9, weight decay 3e-4, gradient clipping 5).
-_SEARCH_SGD: dict[str, Any] = {
-    "lr": 0.025,
-    "lr_min": 0.001,
-    "momentum": 0.9,
-    "weight_decay": 3e-4,
-    "grad_clip": 5.0,
-    "scheduler_epochs": None,  # None: anneal over the run's own epochs
-    "split_seed": 0,
-    # bilevel: the weights' share of the training set (DARTS's train_portion); 0.5 is also the condition of
-    # NAS-Bench-201's official split (benchmarks/nb201/splits.py)
-    "train_portion": 0.5,
-    "train_limit": None,
-    "eval_limit": None,
-}
+from nasbench_settings import Setting, boolean, check_all, infer
 
 #: How a run computes rather than what (docs/performance.md): ``channels_last`` (NHWC tensors and kernels;
 #: float rounding only) and ``bf16`` (bfloat16 autocast of the forward passes: changes numbers beyond rounding).
@@ -52,60 +37,21 @@ _SEARCH_SGD: dict[str, Any] = {
 #: kept every earlier run id, and a run with one turned on is a different run.
 EXECUTION_DEFAULTS: dict[str, Any] = {"channels_last": False, "bf16": False}
 
-#: Weight-training settings per benchmark (NB201: GAEA P0 C.3 / spec 1.6.5; 1Shot1: spec 1.6.4).
-BENCHMARK_PRESETS: dict[str, dict[str, Any]] = {
-    "nb201": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 5, "oracle_budget": "hp200"},
-    # NAS-Bench-1Shot1: the reference PC-DARTS train_search.py defaults (spec 1.6.4 [C]), which GAEA reuses
-    # for its weights (P0 C.2). layers 9 = 3 stages of N = 3 cells; search length: the methods' 50 epochs
-    # (the [H] default; train_search.py says 100: --set epochs=100).
-    "nb1shot1": {**_SEARCH_SGD, "batch_size": 96, "C": 16, "N": 3,
-                 "search_space": 1,  # 1, 2 or 3
-                 "oracle_budget": "e108"},
-    # The DARTS space with the NAS-Bench-301 surrogate: the DARTS search defaults (spec 2.5 [X], 1.6.1): 8 cells
-    # (N = 2 normal cells per stage: 3N + 2), C = 16, batch 64, SGD lr 0.025 cosine to 0.001, momentum 0.9,
-    # weight decay 3e-4, clip 5. Methods state their own values per benchmark (PC-DARTS batch 256, lr 0.1, K = 4;
-    # PR-DARTS 200 epochs, batch 128; Amended-DARTS batch 96, 100 epochs). The oracle answers at the surrogate's
-    # final epoch (98). No cutout, auxiliary head or drop-path in search (GAEA C.1.1). ``cell_ops``: every DARTS op
-    # in both cell types (``all``), or NASP's identity + convolutions / identity + pools (``restricted``).
-    "nb301": {**_SEARCH_SGD, "batch_size": 64, "C": 16, "N": 2, "oracle_budget": "e98", "cell_ops": "all"},
-}
-
-#: Profiles: ``paper`` keeps the presets; ``quick`` is sized for a CPU in minutes.
+#: Profiles: ``paper`` keeps the presets; ``quick`` is sized for a CPU in minutes. A benchmark may adjust a profile
+#: for itself (``Benchmark.profile_overrides``: NAS-Bench-301's quick runs are smaller still).
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {},
     "quick": {"C": 8, "N": 1, "epochs": 3, "train_limit": 2000, "eval_limit": 500},
     # the smallest search in which GAEA's NAS-Bench-201 claims appear on a 2-core CPU (docs/reproduction.md)
     "repro": {"C": 8, "N": 1, "epochs": 50, "train_limit": 10000, "eval_limit": 500},
 }
-#: (profile, benchmark) -> settings applied after the profile: a DARTS-space supernet (5 cells of 14 edges x 7
-#: ops at N = 1) costs ~10x an NB201 one on a CPU, so its quick runs are smaller still
-PROFILE_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
-    ("quick", "nb301"): {"C": 4, "batch_size": 16, "train_limit": 256, "eval_limit": 128},
-}
-
-#: Type and valid range of every preset, profile and execution setting (methods declare theirs on their entry).
+#: Type and valid range of every preset and execution setting: the settings every benchmark preset shares
+#: (``benchmarks.registry.PRESET_TYPES``) and the execution settings; a benchmark declares the rest of its preset
+#: on its plug-in (``Benchmark.types``), a method its settings on its entry (``MethodEntry.types``).
 PRESET_TYPES: dict[str, Setting] = {
-    "lr": number(gt=0, help="SGD learning rate of the supernet weights (cosine-annealed)"),
-    "lr_min": number(ge=0, help="weight learning rate at the end of the cosine schedule"),
-    "momentum": number(ge=0, lt=1, help="SGD momentum of the weights"),
-    "weight_decay": number(ge=0, help="SGD weight decay of the weights"),
-    "grad_clip": number(gt=0, help="gradient-norm clip of the weight step"),
-    "scheduler_epochs": integer(ge=1, nullable=True, help="epochs the cosine schedule spans (null: the run's)"),
-    "split_seed": integer(ge=0, help="seed of the bilevel split and of the train_limit subset"),
-    "train_limit": integer(ge=1, nullable=True, help="training images used (null: all)"),
-    "eval_limit": integer(ge=1, nullable=True, help="held-out images for the supernet metrics (null: all)"),
-    "batch_size": integer(ge=1, help="minibatch size of both streams"),
-    "C": integer(ge=1, help="channels of the first cell"),
-    "N": integer(ge=1, help="cells per stage"),
-    "search_space": one_of(1, 2, 3, help="NAS-Bench-1Shot1 search space"),
+    **benchmarks.registry.PRESET_TYPES,
     "channels_last": boolean(help="NHWC tensors and kernels (GPU only)"),
     "bf16": boolean(help="bfloat16 autocast of every forward pass"),
-}
-#: per benchmark: the training budgets its table answers for
-BENCHMARK_TYPES: dict[str, dict[str, Setting]] = {
-    "nb201": {"oracle_budget": one_of("hp200", "hp12", help="training budget of the oracle's numbers")},
-    "nb1shot1": {"oracle_budget": one_of("e108", help="training budget of the oracle's numbers")},
-    "nb301": {"oracle_budget": one_of("e98", help="epoch of the surrogate's prediction")},
 }
 
 
@@ -124,7 +70,7 @@ def scaled_warmup(warmup: int, planned_epochs: int, epochs: int) -> int:
 
 def setting_types(method: str, benchmark: str) -> dict[str, Setting]:
     """The declaration of every setting a run of ``method`` on ``benchmark`` has."""
-    return {**PRESET_TYPES, **BENCHMARK_TYPES.get(benchmark, {}), **registry.get(method).setting_types}
+    return {**PRESET_TYPES, **benchmarks.registry.get(benchmark).types, **registry.get(method).setting_types}
 
 
 @dataclass(frozen=True)
@@ -141,7 +87,7 @@ def _layers(method: str, benchmark: str, profile: str) -> tuple[dict[str, Any], 
     """(config, the layer that set each value, the search length before the profile) without ``--set``,
     unchecked."""
     entry = registry.get(method)
-    _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
+    bench = benchmarks.registry.get(benchmark)
     _check_name("profile", profile, PROFILES)
     config: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -151,12 +97,12 @@ def _layers(method: str, benchmark: str, profile: str) -> tuple[dict[str, Any], 
         origin.update(dict.fromkeys(values, name))
 
     layer("execution default", EXECUTION_DEFAULTS)
-    layer("benchmark preset", BENCHMARK_PRESETS[benchmark])
+    layer("benchmark preset", bench.preset)
     layer("method default", entry.defaults)
     layer(f"method on {benchmark}", entry.per_benchmark.get(benchmark, {}))
     planned = int(config["epochs"])
     layer(f"profile {profile}", PROFILES[profile])
-    layer(f"profile {profile} on {benchmark}", PROFILE_OVERRIDES.get((profile, benchmark), {}))
+    layer(f"profile {profile} on {benchmark}", bench.profile_overrides.get(profile, {}))
     return config, origin, planned
 
 
@@ -233,7 +179,6 @@ class RunSpec:
     def create(cls, method: str, benchmark: str, dataset: str, setting: str, seed: int, profile: str,
                overrides: Mapping[str, Any] | None = None) -> RunSpec:
         entry = registry.get(method)
-        _check_name("benchmark", benchmark, BENCHMARK_PRESETS)
         bench = benchmarks.registry.get(benchmark)
         _check_name("dataset", dataset, bench.datasets)
         if setting not in entry.settings:

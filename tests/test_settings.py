@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+import benchmarks.registry
 from harness.cli import app, differing_meanings, preset_text
 from harness.grid import expand
 from harness.overrides import Override, assign, parse_set
-from harness.specs import BENCHMARK_PRESETS, PROFILES, RunSpec, resolve, resolve_config
+from harness.specs import PROFILES, RunSpec, resolve, resolve_config
 from methods.registry import registry
 from nasbench_errors import ConfigError
 from nasbench_settings import boolean, infer, integer, number, numbers, one_of
@@ -17,7 +18,7 @@ from nasbench_settings import boolean, infer, integer, number, numbers, one_of
 
 def test_every_setting_of_every_method_is_declared_and_every_preset_value_is_valid():
     for method, entry in registry().items():
-        for benchmark in BENCHMARK_PRESETS:
+        for benchmark in benchmarks.registry.names():
             for profile in PROFILES:
                 resolved = resolve(method, benchmark, profile)  # checks every value against its declaration
                 undeclared = sorted(k for k in resolved.config if k not in resolved.types)

@@ -2,6 +2,8 @@
 
 The space comes from the run option ``search_space`` (1, 2 or 3); the oracle is the compact
 NAS-Bench-101 table plus each space's enumeration (``harness data import nb101 FILE`` builds both).
+The plug-in (``benchmarks.registry``): the PC-DARTS weight-training preset, that importer and its
+``harness data info`` (``benchmarks.nb1shot1.commands``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any
 
 from torch import nn
 
-from benchmarks.registry import ArchRecord, Benchmark
+from benchmarks.registry import SEARCH_SGD, ArchRecord, Benchmark, Importer, ImportRequest, Say
 from benchmarks.space import SearchSpace, Selection
+from nasbench_settings import boolean, one_of, text
 
 
 def _space(config: Mapping[str, Any]) -> SearchSpace:
@@ -41,6 +44,27 @@ def _describe(space: SearchSpace, selection: Selection) -> ArchRecord:
                       n_skip=space.count_parameter_free(selection))
 
 
+def _import(request: ImportRequest) -> None:
+    from benchmarks.nb1shot1.commands import import_file
+
+    import_file(request)
+
+
+def _info(oracle_dir: Path, say: Say) -> None:
+    from benchmarks.nb1shot1.commands import info
+
+    info(oracle_dir, say)
+
+
+IMPORTER = Importer(
+    name="nb101",
+    source="the official NAS-Bench-101 tfrecord (also builds the NAS-Bench-1Shot1 tables)",
+    run=_import,
+    options={"verify_hashes": boolean(help="recompute every cell's hash and compare it with the file's"),
+             "spaces": text(help="the NAS-Bench-1Shot1 spaces to enumerate (comma list of 1, 2, 3)")},
+    defaults={"verify_hashes": True, "spaces": "1,2,3"},
+)
+
 BENCHMARK = Benchmark(
     name="nb1shot1",
     title="NAS-Bench-1Shot1",
@@ -49,4 +73,13 @@ BENCHMARK = Benchmark(
     make_supernet=_supernet,
     open_oracle=_oracle,
     describe=_describe,
+    # the reference PC-DARTS train_search.py defaults (spec 1.6.4 [C]), which GAEA reuses for its weights (P0
+    # C.2). layers 9 = 3 stages of N = 3 cells; search length: the methods' 50 epochs (the [H] default;
+    # train_search.py says 100: --set epochs=100).
+    preset={**SEARCH_SGD, "batch_size": 96, "C": 16, "N": 3, "search_space": 1, "oracle_budget": "e108"},
+    types={"search_space": one_of(1, 2, 3, help="NAS-Bench-1Shot1 search space"),
+           "oracle_budget": one_of("e108", help="training budget of the oracle's numbers")},
+    importers=(IMPORTER,),
+    info=_info,
+    order=1,
 )

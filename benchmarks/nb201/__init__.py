@@ -1,4 +1,8 @@
-"""NAS-Bench-201 (Dong & Yang, ICLR 2020): the cell space, its supernet and its tabular oracle."""
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020): the cell space, its supernet and its tabular oracle.
+
+The plug-in (``benchmarks.registry``): the GAEA weight-training preset, ``harness data import nb201 FILE``
+(``benchmarks.nb201.commands``) and the bundled/imported table's ``harness data info``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from typing import Any
 from torch import nn
 
 from benchmarks.datasets import ImageData, SearchSplit
-from benchmarks.registry import ArchRecord, Benchmark
+from benchmarks.registry import SEARCH_SGD, ArchRecord, Benchmark, Importer, ImportRequest, Say
 from benchmarks.space import SearchSpace, Selection
 from nasbench_errors import ConfigError
+from nasbench_settings import one_of, text
 
 
 def _space(config: Mapping[str, Any]) -> SearchSpace:
@@ -50,6 +55,27 @@ def _describe(space: SearchSpace, selection: Selection) -> ArchRecord:
     return ArchRecord(arch=arch.to_string(), key=arch.index, n_skip=arch.count("skip_connect"))
 
 
+def _import(request: ImportRequest) -> None:
+    from benchmarks.nb201.commands import import_file
+
+    import_file(request)
+
+
+def _info(oracle_dir: Path, say: Say) -> None:
+    from benchmarks.nb201.commands import info
+
+    info(oracle_dir, say)
+
+
+IMPORTER = Importer(
+    name="nb201",
+    source="an official NAS-Bench-201 .pth, a NATS-Bench topology archive directory, or a per-architecture CSV",
+    run=_import,
+    options={"budget": text(nullable=True, help="training budget of a CSV's numbers (hp200 or hp12); inferred "
+                                                "from the file name if absent")},
+    defaults={"budget": None},
+)
+
 BENCHMARK = Benchmark(
     name="nb201",
     title="NAS-Bench-201",
@@ -60,4 +86,10 @@ BENCHMARK = Benchmark(
     describe=_describe,
     simulates_training=True,
     search_split=_search_split,
+    # weight training: GAEA P0 C.3 / spec 1.6.5
+    preset={**SEARCH_SGD, "batch_size": 64, "C": 16, "N": 5, "oracle_budget": "hp200"},
+    types={"oracle_budget": one_of("hp200", "hp12", help="training budget of the oracle's numbers")},
+    importers=(IMPORTER,),
+    info=_info,
+    order=0,
 )
