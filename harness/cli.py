@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 from collections import Counter
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -575,131 +575,101 @@ def data_download(
     _download(dataset, data_root_path(data_root))
 
 
+#: The flags ``harness data import`` had before ``--option`` (kept, documented): each is the option of that name of
+#: the importer it is given to. A new importer's options are passed as ``--option key=value`` only.
+IMPORT_FLAGS = ("budget", "verify_hashes", "spaces", "evolution_budget")
+
+
 @data_app.command("import")
 def data_import(
     benchmark: Annotated[str, typer.Argument(help="Benchmark the file belongs to: nb201, nb101 (which also "
-                                             "builds the NAS-Bench-1Shot1 tables), or nb301 (a folder holding "
-                                             "the YAHPO Gym surrogate's model_v2.onnx and encoding_v2.json).")],
+                                             "builds the NAS-Bench-1Shot1 tables), nb301 (a folder holding "
+                                             "the YAHPO Gym surrogate's model_v2.onnx and encoding_v2.json), or "
+                                             "the importer of another benchmark plug-in (`harness data info` "
+                                             "lists them).")],
     source: Annotated[Path, typer.Argument(help="Official file (NAS-Bench-201 .pth, NATS-Bench topology "
                                            "archive directory, NAS-Bench-101 tfrecord) or a per-architecture CSV.")],
-    budget: Annotated[str | None, typer.Option("--budget", help="Training budget of a CSV's numbers "
+    option: Annotated[list[str] | None, typer.Option("--option", help="An option of the benchmark's importer: "
+                                                     "key=value (repeatable); `harness data info BENCHMARK` lists "
+                                                     "them.")] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help="nb201: training budget of a CSV's numbers "
                                                "(hp200 or hp12); inferred from the file name if absent.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load official pickle files without "
                                                "asking (only for files from the official source).")] = False,
-    verify_hashes: Annotated[bool, typer.Option("--verify-hashes/--no-verify-hashes", help="NAS-Bench-101: "
-                                                "recompute every cell's hash and compare it with the file's.")] = True,
-    spaces: Annotated[str, typer.Option("--spaces", help="NAS-Bench-101: the NAS-Bench-1Shot1 spaces to enumerate "
-                                        "(comma list of 1, 2, 3).")] = "1,2,3",
-    evolution_budget: Annotated[int, typer.Option("--evolution-budget", min=100, help="NAS-Bench-301: surrogate "
-                                                  "queries of the regularized evolution that finds the regret "
-                                                  "optimum.")] = 50_000,
+    verify_hashes: Annotated[bool | None, typer.Option("--verify-hashes/--no-verify-hashes", help="nb101: "
+                                                       "recompute every cell's hash and compare it with the "
+                                                       "file's [default: on].")] = None,
+    spaces: Annotated[str | None, typer.Option("--spaces", help="nb101: the NAS-Bench-1Shot1 spaces to enumerate "
+                                               "(comma list of 1, 2, 3) [default: 1,2,3].")] = None,
+    evolution_budget: Annotated[int | None, typer.Option("--evolution-budget", min=100, help="nb301: surrogate "
+                                                         "queries of the regularized evolution that finds the "
+                                                         "regret optimum [default: 50000].")] = None,
     oracle_dir_: OracleDirOpt = None,
 ) -> None:
-    """Import a benchmark file into the compact table the oracle reads."""
-    from benchmarks.nb201.importers import import_nb201, needs_pickle
-    from benchmarks.nb201.oracle import NB201Oracle
+    """Import a benchmark file into the compact table the oracle reads (the benchmark plug-in's importer)."""
+    import benchmarks.registry
 
-    if benchmark == "nb101":
-        from benchmarks.nb1shot1.oracle import import_nb101_tables
-
-        try:
-            numbers = tuple(sorted({int(n) for n in spaces.split(",") if n.strip()}))
-        except ValueError:
-            numbers = ()
-        if not numbers or not set(numbers) <= {1, 2, 3}:
-            raise ConfigError(f"--spaces {spaces!r}: give a comma list of 1, 2, 3 (NAS-Bench-1Shot1 spaces)")
-        import_nb101_tables(source, oracle_dir(oracle_dir_), verify_hashes=verify_hashes, progress=console.print,
-                            numbers=numbers)
-        return
-    if benchmark == "nb301":
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        from benchmarks.nb301.oracle import import_nb301
-
-        bar = Progress(TextColumn("surrogate queries"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TimeRemainingColumn(), TextColumn("{task.fields[best]}"), console=console, transient=True)
-        with bar:
-            task = bar.add_task("evolution", total=evolution_budget, best="")
-            import_nb301(source, oracle_dir(oracle_dir_), {"budget": evolution_budget}, progress=bar.console.print,
-                         on_queries=lambda done, best: bar.update(task, completed=done,
-                                                                  best=f"best {100 * best:.2f} %"))
-        return
-    if benchmark != "nb201":
-        raise ConfigError(f"unknown benchmark {benchmark!r} for import; valid: nb201, nb101, nb301")
-    if needs_pickle(source) and not trust_pickle:
-        console.print(f"[yellow]{source} is a Python pickle: loading it can run arbitrary code.[/yellow] "
-                      "Only continue for files from the official NAS-Bench-201 / NATS-Bench release.")
-        if not sys.stdin.isatty() or not typer.confirm("Load it?", default=False):
-            raise HarnessError(f"not loading the pickle {source}; rerun with --trust-pickle to import it")
-    target = NB201Oracle.default_path(oracle_dir(oracle_dir_))
-    summary = _import_over_bundle(target, lambda path: import_nb201(source, path, budget=budget,
-                                                                    progress=console.print, trust_pickle=True))
-    console.print(str(summary))
-    console.print(f"oracle table: {target}")
+    importer = benchmarks.registry.get_importer(benchmark)
+    flags = dict(zip(IMPORT_FLAGS, (budget, verify_hashes, spaces, evolution_budget), strict=True))
+    given = {key: str(value).lower() if isinstance(value, bool) else str(value)
+             for key, value in flags.items() if value is not None}
+    for text in option or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {text!r}: give key=value")
+        if key.strip() in given:
+            raise ConfigError(f"--option {key.strip()} is given twice; give it once")
+        given[key.strip()] = value
+    request = benchmarks.registry.ImportRequest(
+        source=source, oracle_dir=oracle_dir(oracle_dir_), options=importer.resolve_options(given),
+        say=console.print, trust_pickle=trust_pickle,
+        confirm=lambda question: sys.stdin.isatty() and typer.confirm(question, default=False), bar=_bar)
+    importer.run(request)
 
 
-def _import_over_bundle(target: Path, do_import):  # noqa: ANN001, ANN202 - (Path -> ImportSummary) -> ImportSummary
-    """The first import into an oracle directory starts from the bundled NAS-Bench-201 table, so what the import
-    lacks (the cost table, the 12-epoch means, ...) stays available; every metric it brings replaces the bundled
-    one. The table appears at ``target`` only once the import succeeded."""
-    import shutil
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Callable[[int, str], None]]:
+    """A progress bar on the console for an importer: yields ``update(done, note)``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from benchmarks.nb201.oracle import BUNDLED
-
-    if target.exists():
-        return do_import(target)
-    staged = target.with_name(f".{target.name}.staged")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(BUNDLED, staged)
-    console.print(f"starting from the bundled table ({BUNDLED.name}): metrics this import brings replace its own")
-    try:
-        summary = do_import(staged)
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)
-    return dataclasses.replace(summary, oracle_path=target)
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[note]}"), console=console, transient=True)
+    with bar:
+        task = bar.add_task(label, total=total, note="")
+        yield lambda done, note: bar.update(task, completed=done, note=note)
 
 
 @data_app.command("info")
-def data_info(oracle_dir_: OracleDirOpt = None) -> None:
-    """Show the NAS-Bench-201 table runs use (imported, else the bundled one): metrics, optima and provenance."""
-    from benchmarks.nb201.oracle import NB201Oracle
+def data_info(
+    benchmark: Annotated[str | None, typer.Argument(help="Benchmark to show [default: every benchmark].")] = None,
+    oracle_dir_: OracleDirOpt = None,
+) -> None:
+    """Show the tables runs use, per benchmark (NAS-Bench-201: the imported table, else the bundled one, with its
+    metrics, optima and provenance), and each benchmark's importers with their options."""
+    import benchmarks.registry
+
+    def say(what: object) -> None:  # long lines (paths, hashes) unbroken; a table as rich lays it out
+        console.print(what, highlight=False, soft_wrap=isinstance(what, str))
 
     directory = oracle_dir(oracle_dir_)
-    path = NB201Oracle.locate(directory)
-    oracle = NB201Oracle.open(path)
-    bundle = oracle.bundle_info
-    console.print(f"NAS-Bench-201 table: {path}" + (" (bundled with the package)" if bundle else ""), highlight=False,
-                  soft_wrap=True)
-    table = Table(title="metrics (accuracy in %)")
-    for col in ("dataset", "split", "budget", "stat", "optimum"):
-        table.add_column(col)
-    for key in oracle.metrics():
-        table.add_row(key.dataset, key.split, key.budget, key.stat,
-                      f"{oracle.optimum(key.dataset, key.split, key.budget, key.stat):.2f}")
-    console.print(table)
-    for src in oracle.sources:
-        what = ", ".join([*src.get("metrics", []), *(f"curve {c}" for c in src.get("curves", [])),
-                          *(f"cost {c}" for c in src.get("costs", []))])
-        licence = f", licence: {src['licence']}" if src.get("licence") else ""
-        console.print(f"source: {src['source']} ({src['importer']}, {src['release']}, sha256 {src['sha256']}, "
-                      f"imported {src['date']}{licence}): {what}", highlight=False, soft_wrap=True)
-        if src.get("note"):
-            console.print(f"  {src['note']}", highlight=False, soft_wrap=True)
-    if bundle:
-        console.print(f"holds: {bundle['holds']}", highlight=False, soft_wrap=True)
-        console.print(f"lacks: {bundle['lacks']}", highlight=False, soft_wrap=True)
-        console.print(f"rebuilt from the source CSVs by `{bundle['rebuild']}`. No table imported in {directory}: "
-                      "`harness data import nb201 NAS-Bench-201-v1_1-096897.pth --trust-pickle` writes "
-                      f"{NB201Oracle.default_path(directory)}, which runs then use: it starts from this table and "
-                      "every metric the import brings replaces the bundled one", highlight=False, soft_wrap=True)
+    shown = [benchmarks.registry.get(benchmark)] if benchmark else list(benchmarks.registry.registry().values())
+    for i, plugin in enumerate(shown):
+        if i:
+            console.print()
+        if plugin.info is not None:
+            plugin.info(directory, say)
+        for imp in plugin.importers:
+            options = ", ".join(f"{k} ({s.describe()}, default {_shown(imp.defaults.get(k))}): {s.help}"
+                                for k, s in imp.options.items())
+            console.print(f"{plugin.name} import: `harness data import {imp.name} SOURCE`, SOURCE {imp.source}"
+                          + (f"; --option {options}" if options else ""), highlight=False, soft_wrap=True)
 
 
 app.command()(report)  # implemented in harness/report_cli.py
