@@ -473,8 +473,8 @@ def _migrate(conn: sa.Connection) -> None:
 
 
 def _engine(url: str, timeout: float, location: str | Path) -> sa.Engine:
-    """The engine of a store URL; an unknown scheme or a missing driver is a one-line StoreError (naming the URL
-    without its password)."""
+    """The engine of a store URL; an unknown scheme, a URL its dialect rejects (a SQLite URL with a user or host) or
+    a missing driver is a one-line StoreError (naming the URL without its password)."""
     parsed = _parse_url(url, location)
     shown = parsed.render_as_string(hide_password=True)
     try:
@@ -486,6 +486,9 @@ def _engine(url: str, timeout: float, location: str | Path) -> sa.Engine:
         hint = " (pip install 'nasbench-harness[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
         raise StoreError(f"--store {shown}: the database driver for {parsed.drivername!r} is not installed "
                          f"({exc.name or exc}){hint}") from None
+    except ArgumentError as exc:
+        raise StoreError(f"--store {shown}: {mask_credentials(_first_line(exc))}; give a file path or a URL like "
+                         "postgresql+psycopg://user@host/db") from None
 
 
 def _parse_url(url: str, location: str | Path) -> sa.engine.URL:

@@ -9,6 +9,7 @@ an empty folder, to check that the suite is whole without the data).
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,12 @@ SHARED_DATA = Path(os.environ.get("HARNESS_TEST_SHARED_DATA")
 # Set before any fixture runs: module- and session-scoped fixtures (tiny runs that build stores) start
 # before the autouse fixture below and must reduce in the same order as every test.
 torch.set_num_threads(1)
+
+# A suite started in the background by a non-interactive shell (`pytest ... &`, nohup) inherits SIGINT ignored,
+# and so would every CLI process it spawns: Python keeps an inherited SIG_IGN, so Ctrl-C tests could not
+# interrupt anything. The interrupt tests need Ctrl-C's normal disposition (KeyboardInterrupt) here and in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,7 @@ from harness.cli import main
 from harness.executors import InProcessExecutor, RunTask, run_grid
 from nasbench_errors import ConfigError, StoreError
 from results.store import Store
-from tests.conftest import SHARED_DATA
+from tests.dataset_fixtures import tiny_cifar10_root
 from tests.grid_helpers import epochs_of, tiny_spec, tiny_task
 from tests.integrity_helpers import KEPT, finish_then_die
 from tests.smoke import TINY, nb201_oracle_dir
@@ -66,7 +66,7 @@ def reference(tmp_path_factory, oracle_dir):
 
 
 def _cli_env(oracle_dir: Path) -> dict[str, str]:
-    return {**os.environ, "HARNESS_DATA_ROOT": str(SHARED_DATA), "HARNESS_ORACLE_DIR": str(oracle_dir),
+    return {**os.environ, "HARNESS_DATA_ROOT": str(tiny_cifar10_root()), "HARNESS_ORACLE_DIR": str(oracle_dir),
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -108,7 +108,7 @@ def _killed_at_checkpoint(monkeypatch, spec, store: Path, ckpt: Path, oracle_dir
 
 
 def _resume(spec, store: Path, ckpt: Path, oracle_dir: Path, threads: int = 1) -> list:
-    task = RunTask(spec, Store(store).url, str(SHARED_DATA), str(oracle_dir), str(ckpt), "cpu", threads=threads)
+    task = RunTask(spec, Store(store).url, str(tiny_cifar10_root()), str(oracle_dir), str(ckpt), "cpu", threads=threads)
     return run_grid([task], InProcessExecutor(), Store(store))
 
 
@@ -269,7 +269,7 @@ def test_a_real_full_disk_gives_one_line_errors_naming_the_directory_and_loses_n
     once space is freed the rerun resumes and gives exactly the uninterrupted run's rows."""
     spec, expected = reference
     store, ckpt = tmp_path / "s.db", small_fs / "ckpt"
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(oracle_dir))
     argv = ["run", "--methods", "gaea-darts", "--no-progress", "--profile", "quick", *CLI_SETS,
             "--set", f"epochs={EPOCHS}", "--store", str(store), "--checkpoint-dir", str(ckpt)]
@@ -360,7 +360,7 @@ def test_a_value_outside_the_tables_range_is_never_recorded(tmp_path, oracle_dir
     table.write_bytes(NB201Oracle.default_path(oracle_dir).read_bytes())
     garbage = [1e29] * N_ARCHS
     write_update(table, OracleUpdate(values={MetricKey("cifar10", "test"): garbage}, source={"importer": "test"}))
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     store = tmp_path / "s.db"
     code, _, err = _main(monkeypatch, capsys, ["run", "--methods", "darts", "--no-progress", "--profile", "quick",
                                                *CLI_SETS, "--store", str(store), "--oracle-dir", str(oracles)])
@@ -482,7 +482,7 @@ def test_status_tells_a_run_whose_process_is_gone_from_a_running_one(tmp_path, o
     code, out, _ = _main(monkeypatch, capsys, ["status", "--store", str(store)])
     assert code == 0 and "1 stale" in out and " stale " in out
     assert "stale: marked running, but no process holds its lock" in out
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     code, out, _ = _main(monkeypatch, capsys, ["run", "--methods", "gaea-darts", "--profile", "quick", *CLI_SETS,
                                                "--set", f"epochs={EPOCHS}", "--store", str(store), "--dry-run"])
     assert code == 0 and re.search(rf"{spec.run_id} .* stale", out), out
@@ -552,12 +552,12 @@ def test_a_cpu_run_refuses_to_resume_under_another_thread_count(tmp_path, oracle
 
 
 def test_a_bad_oracle_budget_is_refused_before_a_run_row_is_stored(tmp_path, oracle_dir, monkeypatch, capsys):
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     store = tmp_path / "s.db"
     code, _, err = _main(monkeypatch, capsys, ["run", "--methods", "darts", "--no-progress", "--profile", "quick",
                                                *CLI_SETS, "--set", "oracle_budget=hp999", "--store", str(store),
                                                "--oracle-dir", str(oracle_dir)])
-    assert code == 2 and "oracle_budget=hp999: unknown budget 'hp999'" in _one_error_line(err)
+    assert code == 2 and "oracle_budget=hp999 is not valid (valid: one of hp200, hp12)" in _one_error_line(err)
     assert Store(store).runs_df().empty
 
 
@@ -598,7 +598,7 @@ def test_a_store_truncated_to_zero_bytes_is_not_taken_for_a_new_store(tmp_path, 
 def test_a_busy_run_is_named_with_its_lock_holder_also_without_progress_bars(tmp_path, oracle_dir, monkeypatch,
                                                                                capsys):
     spec = tiny_spec("darts")
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(oracle_dir))
     store = tmp_path / "s.db"
     with run_lock(store.with_name("s.db.checkpoints"), spec.run_id):

@@ -18,7 +18,7 @@ from benchmarks.nb201.splits import SPLIT_DIR, read_split
 from harness.runner import RunEnvironment, SearchRun, execute
 from harness.specs import RunSpec
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.conftest import SHARED_DATA
 from tests.dataset_fixtures import write_imagenet16
 from tests.smoke import nb201_oracle_dir, run_tiny
 
@@ -155,16 +155,17 @@ def test_runner_trains_on_all_images_draws_architecture_batches_from_xvalid_and_
     assert torch.equal(run.eval_set[1], run.data.test_y[xvalid])  # supernet "valid" metrics on xvalid
     assert torch.equal(run.arch_stream.indices, xvalid) and run.arch_stream.x is run.data.test_x
     assert execute(spec, env).status == "finished"
-    versions = env.store.runs_df().iloc[0]["versions"]
-    assert versions["split"].startswith("NAS-Bench-201 official split (imagenet-16-120-test-split.txt)")
+    split = env.store.runs_df().iloc[0]["split"]  # the provenance column (schema 2)
+    assert split["description"].startswith("NAS-Bench-201 official split (imagenet-16-120-test-split.txt)")
+    assert split["arch_source"] == "test" and split["arch_images"] == len(xvalid) and split["weights_images"] == 240
 
 
-def test_runner_records_the_fallback_on_the_shared_subset(tmp_path):
-    shared_file("cifar-10-batches-py/data_batch_1")
-    outcome, _ = run_tiny("darts", tmp_path, epochs=1)
+def test_runner_records_the_fallback_on_a_subset(tmp_path):
+    outcome, _ = run_tiny("darts", tmp_path, epochs=1)  # train_limit=256 of the tiny CIFAR-10
     assert outcome.status == "finished", outcome.error
-    versions = Store(tmp_path / "results.db").runs_df().iloc[0]["versions"]
-    assert versions["split"].startswith("seeded stratified 50/50 split of the training set (split_seed 0)")
+    split = Store(tmp_path / "results.db").runs_df().iloc[0]["split"]
+    assert split["description"].startswith("seeded stratified 50/50 split of the training set (split_seed 0)")
     assert "not NAS-Bench-201's official split: the data is not the official files: a stratified subset" in \
-        versions["split"]
+        split["description"]
+    assert split["arch_source"] == "train"
 

@@ -64,7 +64,8 @@ def test_a_reader_opens_a_schema1_store_as_it_is_with_a_note(tmp_path):
     (variant,) = set(data.finished["variant"])
     assert variant.overrides is None and variant.method_version is None and "quick+set?" in variant.description
     meta = dict(metadata_rows(data))
-    assert "schema version 1" in meta["store"] and "not recorded" in meta["source revisions"]
+    assert meta["store"] == str(path)  # the note has its own row
+    assert "schema version 1" in meta["store note"] and "not recorded" in meta["source revisions"]
     assert meta["method and benchmark versions"] == "darts v? on nb201 v?"
 
 
@@ -123,8 +124,10 @@ def test_a_new_run_records_its_provenance(tmp_path):
     assert row["method_version"] == 1 and row["benchmark_version"] == 1
     assert row["versions"]["harness"] and row["versions"]["torch"]
     assert row["threads"] == 1 and row["device"].startswith("cpu")
-    assert row["split"] == {"setting": "bilevel", "split_seed": 0, "kind": "seeded stratified halves of the "
-                            "training set", "train_images": 256, "weights_images": 128, "arch_images": 128}
+    split = dict(row["split"])
+    assert split.pop("description").startswith("seeded stratified 50/50 split of the training set (split_seed 0)")
+    assert split == {"setting": "bilevel", "split_seed": 0, "train_images": 256, "weights_images": 128,
+                     "arch_images": 128, "arch_source": "train"}
     # the source revision: this checkout's commit, or unknown when the code is not a git checkout
     assert row["source_revision"] is None or len(row["source_revision"]) == 40
     assert row["source_dirty"] in (True, False, None)
