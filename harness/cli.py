@@ -446,12 +446,19 @@ def methods(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show each method's version, relaxation, "
                                           "update rule, paper preset with each setting's type and range, and the "
                                           "documented choices where the papers are ambiguous.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole registry as the Markdown page "
+                                           "docs/methods.md instead (a test checks the committed page).")] = False,
 ) -> None:
     """List the search methods by family: paper, the benchmarks each runs on, default setting (and with -v the
     relaxation, update rule and preset). --methods takes a name, a family or 'all'."""
     from harness.grid import runs_on
     from methods.registry import families, registry
 
+    if markdown:
+        from harness.methods_doc import methods_markdown
+
+        sys.stdout.write(methods_markdown())
+        return
     grouped: dict[str, list] = {}
     for e in registry().values():  # each method under its first family, families in registry order
         grouped.setdefault(e.families[0], []).append(e)

@@ -363,7 +363,7 @@ def plan(executor: str = "local", jobs: int | None = None, gpus: str | None = No
     if executor == "dask":
         if scheduler is None:
             raise ConfigError("--executor dask needs --scheduler tcp://HOST:8786 (a running `dask scheduler`; "
-                              "see the README for SLURM)")
+                              "see docs/cluster.md for SLURM)")
         if runs_per_gpu is not None:
             raise ConfigError("--runs-per-gpu is for --executor local or ray; Dask workers own their GPUs")
         return Plan(DaskExecutor(scheduler), device)

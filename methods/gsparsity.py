@@ -45,6 +45,7 @@ from methods.loop import EpochMeter
 from methods.options import choice, positive
 from methods.relaxations import Relaxation
 from nasbench_errors import ConfigError
+from nasbench_settings import number
 
 NORMALIZATIONS = ("div", "mul", "none")
 GROUPINGS = ("op", "network")
@@ -272,5 +273,7 @@ ENTRIES = (
             "edge normalization": "NASLib F.normalize of each edge's output: not built (no supernet option)",
         },
         order=88,
+        # NASLib's Prox-SGD does not clip: 0 must be valid here, where the presets' declaration asks for > 0
+        types={"grad_clip": number(ge=0, help="gradient-norm clip of the weight step (0: none, as NASLib)")},
     ),
 )

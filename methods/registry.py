@@ -48,8 +48,8 @@ def families() -> dict[str, list[str]]:
 #: Methods of the peer libraries or of GAEA Table 2 that this harness declines to run, and why.
 REFUSED: dict[str, str] = {
     "bohb": "bohb is not available: BOHB's Hyperband budgets need each cell's 12-epoch learning curve, which "
-            "the NAS-Bench-201 tables here do not hold, and no maintained library fits without one (README, "
-            "Black-box baselines); GAEA Table 2's BOHB row is shown quoted",
+            "the NAS-Bench-201 tables here do not hold, and no maintained library fits without one "
+            "(docs/method-notes.md, Black-box baselines); GAEA Table 2's BOHB row is shown quoted",
 }
 
 

@@ -1,5 +1,5 @@
-"""notebooks/regret_curves.ipynb runs top to bottom with the README's own command on the small real store of the
-report tests (supernet and black-box runs), and keeps the two kinds of search seconds apart."""
+"""notebooks/regret_curves.ipynb runs top to bottom with the documented command (docs/reports.md) on the small
+real store of the report tests (supernet and black-box runs), and keeps the two kinds of search seconds apart."""
 
 from __future__ import annotations
 
@@ -24,19 +24,19 @@ def _outputs(nb: nbformat.NotebookNode, mime: str) -> list[str]:
             if mime in o.get("data", {})]
 
 
-def readme_notebook_command() -> list[str]:
-    """The README's command that executes the notebook (the line starting with ``jupyter``)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def documented_notebook_command() -> list[str]:
+    """docs/reports.md's command that executes the notebook (the line starting with ``jupyter``)."""
+    text = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
     lines = [line.split("#")[0].strip() for line in text.splitlines() if line.startswith("jupyter ")]
-    assert len(lines) == 1, f"README should give one `jupyter ...` command for the notebook, found {lines}"
+    assert len(lines) == 1, f"docs/reports.md should give one `jupyter ...` command for the notebook, found {lines}"
     return shlex.split(lines[0])
 
 
-def test_the_readme_command_executes_the_notebook_on_a_store(tmp_path_factory, tmp_path):
+def test_the_documented_command_executes_the_notebook_on_a_store(tmp_path_factory, tmp_path):
     small = small_store(tmp_path_factory)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
-    command = readme_notebook_command()
+    command = documented_notebook_command()
     out_name = next(re.sub(r"^--output=", "", a) for a in command if a.startswith("--output="))
     # run it where the checkout would be, on a copy, so the executed notebook lands in tmp_path
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
