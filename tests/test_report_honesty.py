@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,35 @@ def test_status_keeps_simulated_and_measured_seconds_apart(tmp_path_factory):
     devices = ", ".join(sorted(set(final.loc[["darts", "gaea-darts"], "device"])))
     assert f"wall s: measured wall-clock seconds on {devices}" in result.output
     assert "sim. s: simulated training seconds" in result.output
+
+
+def test_status_says_why_a_run_stopped_after_epoch_0_has_no_cell(tmp_path_factory, tmp_path):
+    """A search stopped after its epoch 0 has no cell to show yet: "-" in the table, the reason in place of the
+    architecture, never "nan"."""
+    small = small_store(tmp_path_factory)
+    with closing(sqlite3.connect(small.store)) as src, closing(sqlite3.connect(tmp_path / "results.db")) as dst:
+        src.backup(dst)  # the rows still in the source's write-ahead log too
+    store = Store(tmp_path / "results.db")
+    runs = store.runs_df().set_index(["method", "seed"])["run_id"]
+    stopped = {"gaea-darts": "no cell derived: 6 tied decisions before any architecture step",
+               "rea": "no cell evaluated yet"}
+    for method in stopped:
+        store.set_status(runs[(method, 0)], "running")
+        store.delete_epochs_after(runs[(method, 0)], 0)
+    final = final_rows(store).set_index(["method", "seed"])
+    assert final["no_cell"].dropna().to_dict() == {(m, 0): why for m, why in stopped.items()}
+    assert final["arch"].isna().sum() == 2 and final["arch"].map(lambda a: a is None or isinstance(a, str)).all()
+    result = CliRunner().invoke(app, ["status", "--store", str(tmp_path / "results.db"), "-v"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output.lower()
+    header = next(line for line in result.output.splitlines() if "method" in line and "wall s" in line)
+    columns = [c.strip() for c in re.split(r"[┃│]", header)[1:-1]]
+    for method, why in stopped.items():
+        run_id = runs[(method, 0)]
+        assert f"{run_id}  {why}" in result.output
+        (line,) = [ln for ln in result.output.splitlines() if ln.startswith("│ " + run_id[:8])]
+        cells = dict(zip(columns, (c.strip() for c in re.split(r"[┃│]", line)[1:-1]), strict=True))
+        assert cells["epoch"] == "0" and cells["test acc"] == cells["regret"] == cells["skip"] == "-"
 
 
 def test_the_overview_puts_simulated_and_measured_seconds_in_separate_columns(tmp_path_factory, tmp_path):
