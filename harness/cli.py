@@ -426,7 +426,7 @@ def _print_final(store, run_ids: list[str], checkpoints: Path, verbose: bool = F
         console.print(f"sim. s: {time_label(SIMULATED)}", highlight=False, soft_wrap=True)
     if verbose:
         for r in df.itertuples():
-            console.print(f"{r.run_id}  {r.arch or '-'}", highlight=False)
+            console.print(f"{r.run_id}  {r.arch or r.no_cell or '-'}", highlight=False)
     failed = df[df["status"] == "failed"]
     for r in failed.itertuples():
         console.print(f"[red]failed[/red] {r.method} {r.dataset} seed {r.seed}: {r.error}")

@@ -30,21 +30,37 @@ def time_label(kind: str, devices: Iterable[str] = ()) -> str:
     return "measured wall-clock seconds" + (f" on {where}" if where else "")
 
 
+def no_cell_reason(extra: Mapping[str, Any] | None) -> str:
+    """Why an epoch row holds no architecture (``arch`` and ``arch_key`` NULL): a supernet whose ranking is still
+    tied before its first architecture step (the runner derives nothing then), or a black-box search that has
+    evaluated no cell yet."""
+    extra = extra if isinstance(extra, Mapping) else {}
+    if extra.get("tied_decisions"):
+        return f"no cell derived: {int(extra['tied_decisions'])} tied decisions before any architecture step"
+    if extra.get("evaluations") == 0:
+        return "no cell evaluated yet"
+    return "no cell recorded"
+
+
 def final_rows(store: Store, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per run: its identity and status plus the values of its last recorded epoch.
 
-    ``seconds_kind`` says whether ``search_seconds`` are simulated or measured (None before the first epoch).
+    ``seconds_kind`` says whether ``search_seconds`` are simulated or measured (None before the first epoch);
+    ``arch`` is None where the last epoch holds no cell, and ``no_cell`` then says why (else None).
     """
     runs = store.runs_df()
     if run_ids is not None:
         runs = runs[runs["run_id"].isin(list(run_ids))]
     epochs = store.epochs_df(run_ids=list(runs["run_id"]), with_runs=False)
     last = epochs.sort_values("epoch").groupby("run_id", as_index=False).tail(1)
-    last = last.assign(seconds_kind=last["extra"].map(seconds_kind))
+    last = last.assign(seconds_kind=last["extra"].map(seconds_kind),
+                       no_cell=[None if isinstance(a, str) else no_cell_reason(x)
+                                for a, x in zip(last["arch"], last["extra"], strict=True)])
     cols = ["run_id", "method", "benchmark", "dataset", "setting", "seed", "profile", "config", "overrides", "status",
             "error", "search_seconds", "device"]
-    merged = runs[cols].merge(last[["run_id", *FINAL_COLUMNS, "seconds_kind"]], on="run_id", how="left")
-    merged["seconds_kind"] = merged["seconds_kind"].astype(object).where(merged["seconds_kind"].notna(), None)
+    merged = runs[cols].merge(last[["run_id", *FINAL_COLUMNS, "seconds_kind", "no_cell"]], on="run_id", how="left")
+    for col in ("arch", "seconds_kind", "no_cell"):  # None, not NaN, where a run has no such value
+        merged[col] = merged[col].astype(object).where(merged[col].notna(), None)
     order = {rid: i for i, rid in enumerate(run_ids)} if run_ids is not None else None
     if order is not None:
         merged = merged.sort_values("run_id", key=lambda s: s.map(order))

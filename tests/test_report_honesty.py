@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from results.reports.paper import TABLE2
 from results.reports.protocol import protocol_gap
 from results.store import Store
 from results.summary import MEASURED, SIMULATED, final_rows, seconds_kind, time_label
-from tests.conftest import SHARED_DATA
+from tests.dataset_fixtures import tiny_cifar10_root
 from tests.report_fixtures import small_store
 from tests.smoke import TINY, nb201_oracle_dir
 
@@ -41,7 +42,8 @@ DATASETS = ("CIFAR-10", "CIFAR-100", "ImageNet-16-120")
 
 def _variant(profile: str = "paper", overrides: tuple[str, ...] = (), budget: str = "hp200",
              benchmark: str = "nb201") -> Variant:
-    return Variant(benchmark, "darts", "bilevel", profile, "hash", 50, budget, overrides=overrides)
+    return Variant(benchmark, "darts", "bilevel", profile, "hash", method_version=1, benchmark_version=1, epochs=50,
+                   budget=budget, overrides=overrides)
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -67,9 +69,9 @@ def blackbox_store(tmp_path_factory) -> Path:
     """REA on NB201 CIFAR-10: the paper profile (seeds 0, 1), the quick profile and the paper profile with a
     changed time budget (seed 0 each). Seconds per run: black-box runs read the tables alone."""
     root = tmp_path_factory.mktemp("blackbox")
-    oracle_dir = nb201_oracle_dir(root / "oracles", blackbox=True)
+    oracle_dir = nb201_oracle_dir(root / "oracles")  # the bundled table holds the 12-epoch and cost tables
     store = Store(root / "results.db")
-    env = RunEnvironment(store, SHARED_DATA, oracle_dir, root / "ckpt", torch.device("cpu"))
+    env = RunEnvironment(store, tiny_cifar10_root(), oracle_dir, root / "ckpt", torch.device("cpu"))
     for seed, profile, overrides in ((0, "paper", {}), (1, "paper", {}), (0, "quick", {}),
                                      (0, "paper", {"time_budget": 24000})):
         spec = RunSpec.create("rea", "nb201", "cifar10", "bilevel", seed, profile, overrides)
@@ -106,7 +108,11 @@ def test_table2_shows_a_difference_only_for_the_papers_protocol(blackbox_store, 
 
 def test_the_overview_says_which_runs_follow_the_papers_protocol(blackbox_report):
     rows = _csv(blackbox_report.out / "tables" / "overview.csv")
-    assert sorted(r["Paper protocol"] for r in rows) == ["no: --set time_budget", "no: quick profile", "paper"]
+    ours = [r for r in rows if r["Runs"] != "quoted"]
+    assert sorted(r["Paper protocol"] for r in ours) == ["no: --set time_budget", "no: quick profile", "paper"]
+    # the paper's own number is a reference row beside them, not a run that followed or left its protocol
+    (quoted,) = [r for r in rows if r["Runs"] == "quoted"]
+    assert "(quoted: GAEA" in quoted["Method"] and quoted["Paper protocol"] == ""
 
 
 # -- 2. simulated and measured seconds never share a column or an axis --------------------------------
@@ -140,6 +146,35 @@ def test_status_keeps_simulated_and_measured_seconds_apart(tmp_path_factory):
     devices = ", ".join(sorted(set(final.loc[["darts", "gaea-darts"], "device"])))
     assert f"wall s: measured wall-clock seconds on {devices}" in result.output
     assert "sim. s: simulated training seconds" in result.output
+
+
+def test_status_says_why_a_run_stopped_after_epoch_0_has_no_cell(tmp_path_factory, tmp_path):
+    """A search stopped after its epoch 0 has no cell to show yet: "-" in the table, the reason in place of the
+    architecture, never "nan"."""
+    small = small_store(tmp_path_factory)
+    with closing(sqlite3.connect(small.store)) as src, closing(sqlite3.connect(tmp_path / "results.db")) as dst:
+        src.backup(dst)  # the rows still in the source's write-ahead log too
+    store = Store(tmp_path / "results.db")
+    runs = store.runs_df().set_index(["method", "seed"])["run_id"]
+    stopped = {"gaea-darts": "no cell derived: 6 tied decisions before any architecture step",
+               "rea": "no cell evaluated yet"}
+    for method in stopped:
+        store.set_status(runs[(method, 0)], "running")
+        store.delete_epochs_after(runs[(method, 0)], 0)
+    final = final_rows(store).set_index(["method", "seed"])
+    assert final["no_cell"].dropna().to_dict() == {(m, 0): why for m, why in stopped.items()}
+    assert final["arch"].isna().sum() == 2 and final["arch"].map(lambda a: a is None or isinstance(a, str)).all()
+    result = CliRunner().invoke(app, ["status", "--store", str(tmp_path / "results.db"), "-v"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output.lower()
+    header = next(line for line in result.output.splitlines() if "method" in line and "wall s" in line)
+    columns = [c.strip() for c in re.split(r"[┃│]", header)[1:-1]]
+    for method, why in stopped.items():
+        run_id = runs[(method, 0)]
+        assert f"{run_id}  {why}" in result.output
+        (line,) = [ln for ln in result.output.splitlines() if ln.startswith("│ " + run_id[:8])]
+        cells = dict(zip(columns, (c.strip() for c in re.split(r"[┃│]", line)[1:-1]), strict=True))
+        assert cells["epoch"] == "0" and cells["test acc"] == cells["regret"] == cells["skip"] == "-"
 
 
 def test_the_overview_puts_simulated_and_measured_seconds_in_separate_columns(tmp_path_factory, tmp_path):
@@ -243,8 +278,8 @@ class Recorder(NullProgress):
 def test_a_run_shows_progress_while_it_loads_data_and_evaluates(tmp_path):
     recorder = Recorder()
     oracle_dir = nb201_oracle_dir(tmp_path / "oracles")
-    env = RunEnvironment(Store(tmp_path / "r.db"), SHARED_DATA, oracle_dir, tmp_path / "ckpt", torch.device("cpu"),
-                         progress=recorder)
+    env = RunEnvironment(Store(tmp_path / "r.db"), tiny_cifar10_root(), oracle_dir, tmp_path / "ckpt",
+                         torch.device("cpu"), progress=recorder)
     spec = RunSpec.create("darts", "nb201", "cifar10", "bilevel", 0, "quick", {**TINY, "epochs": 1})
     assert execute(spec, env).status == "finished"
     passes = 2 * -(-TINY["eval_limit"] // TINY["batch_size"])  # two passes over the held-out images
@@ -276,7 +311,7 @@ def test_a_report_restricted_to_a_profile_and_methods(blackbox_store, tmp_path):
     store = Store(blackbox_store / "results.db", create=False)
     report = build_report(store, tmp_path / "r", profile="quick", methods=["rea"])
     rows = _csv(report.out / "tables" / "overview.csv")
-    assert [r["Runs"].split(" · ")[0] for r in rows] == ["quick"]
+    assert [r["Runs"].split(" · ")[0] for r in rows] == ["quick", "quoted"]  # REA's runs and its paper's number
     assert report.missing == []  # the quick REA run is all that REA's items need
     page = report.index.read_text(encoding="utf-8")
     assert "<th>selection</th><td>profile quick; methods rea</td>" in page
@@ -293,8 +328,8 @@ def test_the_report_command_filters_and_rejects_unknown_names(blackbox_store, tm
     ok = cli.invoke(app, ["report", "--store", store, "--out", str(tmp_path / "r"), "--profile", "paper",
                           "--methods", "rea", "--no-progress"])
     assert ok.exit_code == 0, ok.output
-    assert {r["Runs"].split(" · ")[0] for r in _csv(tmp_path / "r" / "tables" / "overview.csv")} == {"paper",
-                                                                                                       "paper+set"}
+    assert {r["Runs"].split(" · ")[0] for r in _csv(tmp_path / "r" / "tables" / "overview.csv")} == {
+        "paper", "paper+set", "quoted"}  # no quick run; REA's paper number as its reference row
     bad_profile = cli.invoke(app, ["report", "--store", store, "--out", str(tmp_path / "x"), "--profile", "fast"])
     assert isinstance(bad_profile.exception, ConfigError) and "unknown profile 'fast'" in str(bad_profile.exception)
     bad_method = cli.invoke(app, ["report", "--store", store, "--out", str(tmp_path / "x"), "--methods", "nope"])

@@ -225,7 +225,8 @@ def test_a_methods_own_paper_numbers_are_reference_rows():
     quotes = reference_quotes("enas", "bilevel", "nb201", "cifar100")
     assert [(q.mean, q.std, q.source) for q in quotes] == [(15.61, None, NB201_SOURCE)]
     assert reference_quotes("enas", "bilevel", "nb301", "cifar10") == []
-    variant = Variant("nb201", "enas", "bilevel", "quick", "h", 3, "hp200")
+    variant = Variant("nb201", "enas", "bilevel", "quick", "h", method_version=1, benchmark_version=1, epochs=3,
+                      budget="hp200")
     (row,) = _quoted_rows(variant, "ImageNet16-120")
     assert row["method"] == f"ENAS (LSTM controller + shared weights) (quoted: {NB201_SOURCE})"
     assert row["acc"].mean == 16.32 and row["runs"] == "quoted"

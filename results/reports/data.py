@@ -216,7 +216,8 @@ def value_at_time(epochs: pd.DataFrame, column: str, seconds: float) -> pd.Serie
     """Per run: ``column`` of the last epoch recorded by ``seconds`` of cumulative search time.
 
     A search's answer at time t is the architecture it derived at its last finished epoch, so the value
-    is a step function of ``seconds_total``; runs that had not finished epoch 0 by then read NaN.
+    is a step function of ``seconds_total``; runs that had not finished epoch 0 by then, or whose last epoch by
+    then holds no cell (``results.summary.no_cell_reason``), read NaN and drop out of a mean over runs.
     """
     out: dict[str, float] = {}
     for run_id, rows in epochs.sort_values(["run_id", "epoch"]).groupby("run_id"):
