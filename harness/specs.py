@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import benchmarks.registry
+from benchmarks.darts.space import CELL_OPS
 from methods import registry
 from nasbench_errors import ConfigError
 from nasbench_settings import Setting, boolean, check_all, infer, integer, number, one_of
@@ -89,9 +90,11 @@ PRESET_TYPES: dict[str, Setting] = {
     "lr_min": number(ge=0, help="weight learning rate at the end of the cosine schedule"),
     "momentum": number(ge=0, lt=1, help="SGD momentum of the weights"),
     "weight_decay": number(ge=0, help="SGD weight decay of the weights"),
-    "grad_clip": number(gt=0, help="gradient-norm clip of the weight step"),
+    "grad_clip": number(ge=0, help="gradient-norm clip of the weight step (0: no clipping)"),
     "scheduler_epochs": integer(ge=1, nullable=True, help="epochs the cosine schedule spans (null: the run's)"),
     "split_seed": integer(ge=0, help="seed of the bilevel split and of the train_limit subset"),
+    "train_portion": number(gt=0, lt=1, help="bilevel: the weights' share of the training set (the rest steps the "
+                                             "architecture)"),
     "train_limit": integer(ge=1, nullable=True, help="training images used (null: all)"),
     "eval_limit": integer(ge=1, nullable=True, help="held-out images for the supernet metrics (null: all)"),
     "batch_size": integer(ge=1, help="minibatch size of both streams"),
@@ -105,7 +108,9 @@ PRESET_TYPES: dict[str, Setting] = {
 BENCHMARK_TYPES: dict[str, dict[str, Setting]] = {
     "nb201": {"oracle_budget": one_of("hp200", "hp12", help="training budget of the oracle's numbers")},
     "nb1shot1": {"oracle_budget": one_of("e108", help="training budget of the oracle's numbers")},
-    "nb301": {"oracle_budget": one_of("e98", help="epoch of the surrogate's prediction")},
+    "nb301": {"oracle_budget": one_of("e98", help="epoch of the surrogate's prediction"),
+              "cell_ops": one_of(*CELL_OPS, help="ops each cell type searches: every DARTS op, or NASP's "
+                                                 "identity + convolutions (normal) / identity + pools (reduce)")},
 }
 
 
