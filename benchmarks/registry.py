@@ -54,11 +54,12 @@ PRESET_TYPES: dict[str, Setting] = {
     "lr_min": number(ge=0, help="weight learning rate at the end of the cosine schedule"),
     "momentum": number(ge=0, lt=1, help="SGD momentum of the weights"),
     "weight_decay": number(ge=0, help="SGD weight decay of the weights"),
-    "grad_clip": number(gt=0, help="gradient-norm clip of the weight step"),
+    "grad_clip": number(ge=0, help="gradient-norm clip of the weight step (0: no clipping)"),
     "scheduler_epochs": integer(ge=1, nullable=True, help="epochs the cosine schedule spans (null: the run's)"),
     "split_seed": integer(ge=0, help="seed of the bilevel split and of the train_limit subset"),
     # range (0, 1) checked by the split itself (benchmarks.datasets), whose error says what the value means
-    "train_portion": number(help="the weights' share of the training set in a bilevel search, in (0, 1)"),
+    "train_portion": number(gt=0, lt=1, help="bilevel: the weights' share of the training set (the rest steps the "
+                                             "architecture)"),
     "train_limit": integer(ge=1, nullable=True, help="training images used (null: all)"),
     "eval_limit": integer(ge=1, nullable=True, help="held-out images for the supernet metrics (null: all)"),
     "batch_size": integer(ge=1, help="minibatch size of both streams"),

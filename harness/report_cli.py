@@ -21,7 +21,8 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the report into (created).")] = Path("report"),
     oracle_dir_: Annotated[Path | None, typer.Option(
         "--oracle-dir", help="Where imported benchmark tables live, for the Optimal and ResNet-like rows "
-        "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles, else the table bundled with the package].")] = None,
+        "[env HARNESS_ORACLE_DIR; default $HARNESS_HOME/oracles]; without an imported NAS-Bench-201 table, the one "
+        "bundled with the package is used.")] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="Only the runs made with this profile (paper, "
                                                 "quick, ...); missing-item commands then use it too "
                                                 "[default: every run].")] = None,

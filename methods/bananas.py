@@ -27,10 +27,11 @@ import torch
 
 from benchmarks.space import SearchSpace
 from methods.base import MethodEntry
-from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch, BlackBoxMethod
+from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, BLACKBOX_TYPES, Arch, BlackBoxMethod
 from methods.options import positive
 from methods.predictors import MLPEnsemble, PathEncoding, independent_thompson
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number
 
 #: how many of the best evaluated cells candidate generation may draw on, per parent asked for (the
 #: release's ``patience_factor``)
@@ -179,5 +180,17 @@ ENTRIES = (
                  "bananas_mutation_prob": "0.25 per edge (release: mutation_rate / (OP_SPOTS - 2) on NB201) | "
                                           "any p in (0, 1]"},
         order=4,
+        types={**BLACKBOX_TYPES,
+               "bananas_init": integer(ge=1, help="uniform cells evaluated before the first predictor fit"),
+               "bananas_k": integer(ge=1, help="cells evaluated per predictor fit"),
+               "bananas_candidates": integer(ge=1, help="mutants the predictor ranks per fit"),
+               "bananas_ensemble": integer(ge=1, help="MLPs in the predictor ensemble"),
+               "bananas_layers": integer(ge=1, help="hidden layers of each MLP"),
+               "bananas_width": integer(ge=1, help="units per hidden layer"),
+               "bananas_epochs": integer(ge=1, help="training epochs of each MLP per fit"),
+               "bananas_batch": integer(ge=1, help="minibatch size of the MLP training"),
+               "bananas_lr": number(gt=0, help="Adam step size of the MLPs"),
+               "bananas_mutation_prob": number(gt=0, le=1, help="probability that a mutation redraws each edge's op"),
+               "bananas_path_cutoff": integer(ge=1, nullable=True, help="path-encoding features kept (null: all)")},
     ),
 )

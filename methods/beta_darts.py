@@ -24,8 +24,9 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, QuotedResult
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.options import positive
+from nasbench_settings import integer, number
 
 
 def beta_decay(logits: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -96,6 +97,10 @@ ENTRIES = (
                                   "| not an option",
         },
         order=82,
+        types={**DARTS_ARCH_ADAM_TYPES,
+               "beta_lambda_max": number(ge=0, help="Beta-Decay weight lambda_e = beta_lambda_max (e - 1) / "
+                                                    "beta_lambda_epochs at epoch e"),
+               "beta_lambda_epochs": integer(ge=1, help="epochs in which lambda_e grows by beta_lambda_max")},
         quoted=QUOTED,
     ),
 )

@@ -29,9 +29,10 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, QuotedResult
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.options import positive
 from nasbench_errors import ConfigError
+from nasbench_settings import number
 
 
 def skip_beta(epoch: int, epochs: int, beta0: float) -> float:
@@ -110,6 +111,9 @@ ENTRIES = (
                                                       "(shared) | released: a separate one (not built)",
         },
         order=84,
+        types={**DARTS_ARCH_ADAM_TYPES,
+               "skip_beta": number(ge=0, help="beta_0, the auxiliary skip's weight at the first epoch (decays "
+                                              "linearly to 0)")},
         quoted=QUOTED,
         refusals={"nb1shot1": "its choice blocks have no skip_connect option for the auxiliary skip to join"},
     ),

@@ -35,9 +35,12 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, MethodEntry, QuotedResult, SearchMethod
+from methods.darts import DARTS_ARCH_ADAM_TYPES
 from methods.dirichlet import DirichletConcentration, kl_to_flat_dirichlet
 from methods.options import choice, positive
+from methods.pc_darts import PARTIAL_TYPES
 from methods.relaxations import Relaxation
+from nasbench_settings import number, one_of
 
 ANCHORS = ("l2", "kl")
 
@@ -104,6 +107,11 @@ ENTRIES = (
                                 "partial channels, as the released progressive and DARTS-space searches use",
         },
         order=35,
+        types={**{k: DARTS_ARCH_ADAM_TYPES[k] for k in ("arch_lr", "arch_betas")}, **PARTIAL_TYPES,
+               "arch_init_scale": number(ge=0, help="std of the initial alpha, times N(0, 1) (0: all equal)"),
+               "drnas_anchor": one_of(*ANCHORS, help="regularizer towards Dirichlet(1): Adam weight decay on alpha "
+                                                     "(l2) or a KL term in the architecture loss (kl)"),
+               "drnas_anchor_scale": number(ge=0, help="weight of the anchor regularizer")},
         quoted=(
             QuotedResult("nb201", "cifar10", "test_acc", 94.36, 0.00, _NB201),
             QuotedResult("nb201", "cifar100", "test_acc", 73.51, 0.00, _NB201),

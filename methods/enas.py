@@ -47,6 +47,7 @@ from methods.options import positive
 from methods.relaxations import Relaxation
 from methods.rsws import Uniform
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number, numbers
 
 
 @dataclass
@@ -306,6 +307,23 @@ ENTRIES = (
                                 "are not options of the runner's SGD",
         },
         order=35,
+        types={
+            "enas_lstm_size": integer(ge=1, help="hidden units of the controller's LSTM"),
+            "enas_lstm_layers": integer(ge=1, help="layers of the controller's LSTM"),
+            "enas_tanh_constant": number(gt=0, help="c of the controller's logits c tanh(W h / temperature)"),
+            "enas_temperature": number(gt=0, help="temperature of the controller's logits"),
+            "enas_lr": number(gt=0, help="Adam step size of the controller"),
+            "enas_betas": numbers(2, ge=0, lt=1, help="Adam betas of the controller"),
+            "enas_eps": number(gt=0, help="Adam epsilon of the controller"),
+            "enas_grad_clip": number(gt=0, help="gradient-norm clip of each controller step"),
+            "enas_train_steps": integer(ge=1, help="controller steps per epoch"),
+            "enas_aggregate": integer(ge=1, help="samples whose REINFORCE losses one controller step accumulates"),
+            "enas_entropy_weight": number(ge=0, help="weight of the sample's entropy in the reward"),
+            "enas_baseline_decay": number(ge=0, lt=1, help="decay of the reward's moving-average baseline"),
+            "enas_epoch_samples": integer(ge=1, help="controller samples the epoch's architecture is the best of"),
+            "enas_final_samples": integer(ge=1, help="controller samples the last epoch's architecture is the best "
+                                                     "of"),
+        },
         quoted=QUOTED,
     ),
 )

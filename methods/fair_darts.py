@@ -32,8 +32,10 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, MethodEntry, QuotedResult, SearchMethod
+from methods.darts import DARTS_ARCH_ADAM_TYPES
 from methods.options import positive
 from methods.relaxations import Relaxation
+from nasbench_settings import number
 
 
 class SigmoidLogits(Relaxation):
@@ -130,6 +132,12 @@ ENTRIES = (
             "lr, batch_size on nb301": "0.005, 128 (released search command) | the DARTS preset 0.025, 64",
         },
         order=80,
+        types={**{k: DARTS_ARCH_ADAM_TYPES[k] for k in ("arch_betas", "arch_weight_decay")},
+               "arch_lr": number(gt=0, help="Adam step size of the sigmoid logits"),
+               "arch_init": number(help="initial value of every alpha (0: sigma = 1/2)"),
+               "zero_one_weight": number(ge=0, help="weight of the zero-one loss (0: sigmoid weights alone)"),
+               "fair_threshold": number(ge=0, le=1, help="sigma below which a derived op is counted in "
+                                                         "fair_below_threshold (reported only)")},
         quoted=(QuotedResult("nb301", "cifar10", "test_error", 2.54, None,
                              f"{PAPER}: FairDARTS-a, one searched cell retrained (DARTS space, CIFAR-10), as Papers "
                              "with Code lists the paper's result; not a mean over searches"),),

@@ -40,7 +40,7 @@ from __future__ import annotations
 from methods.base import MethodEntry
 from methods.darts import DARTS_ARCH_ADAM_TYPES, Darts
 from methods.gaea import GAEA_EG_TYPES, GaeaDarts
-from methods.loop import STEP_ORDERS
+from methods.loop import STEP_ORDER_TYPES
 from methods.samplers import SAMPLER_TYPES, TEMPERATURE_TYPES
 from nasbench_settings import number, one_of
 
@@ -50,7 +50,7 @@ _SCHEDULE = {**GDAS_SAMPLING, "tau_max": 10.0, "tau_min": 0.1, "unsampled_grad":
 _SCHEDULE_TYPES = {
     **TEMPERATURE_TYPES, **SAMPLER_TYPES,
     "unsampled_grad": one_of("scalar", "zero", help="gradient of the unsampled options' weights"),
-    "step_order": one_of(*STEP_ORDERS, help="which step of an iteration comes first"),
+    **STEP_ORDER_TYPES,
 }
 _CHOICES = {
     "unsampled_grad": "scalar (released code forward_gdas; AutoDL-Projects#36) | zero (forward_gdas_v1, #119: "

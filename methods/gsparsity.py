@@ -45,7 +45,7 @@ from methods.loop import EpochMeter
 from methods.options import choice, positive
 from methods.relaxations import Relaxation
 from nasbench_errors import ConfigError
-from nasbench_settings import number
+from nasbench_settings import number, one_of
 
 NORMALIZATIONS = ("div", "mul", "none")
 GROUPINGS = ("op", "network")
@@ -273,7 +273,15 @@ ENTRIES = (
             "edge normalization": "NASLib F.normalize of each edge's output: not built (no supernet option)",
         },
         order=88,
-        # NASLib's Prox-SGD does not clip: 0 must be valid here, where the presets' declaration asks for > 0
-        types={"grad_clip": number(ge=0, help="gradient-norm clip of the weight step (0: none, as NASLib)")},
+        types={
+            "gsparsity_mu": number(ge=0, help="mu, the group-lasso strength of the proximal step"),
+            "gsparsity_normalization": one_of(*NORMALIZATIONS, help="a group's penalty: mu divided (div) or "
+                                                                    "multiplied (mul) by dim^exponent, or mu (none)"),
+            "gsparsity_exponent": number(ge=0, help="exponent of the group dimension in the penalty"),
+            "gsparsity_groups": one_of(*GROUPINGS, help="one group per option across cells (op) or one for the "
+                                                        "whole network"),
+            "momentum": number(gt=0, le=1, help="rho of Prox-SGD's averaged gradient v <- (1 - rho) v + rho g "
+                                                "(not SGD momentum)"),
+        },
     ),
 )

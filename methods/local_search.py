@@ -20,9 +20,10 @@ import torch
 
 from benchmarks.space import SearchSpace
 from methods.base import MethodEntry
-from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch, BlackBoxMethod
+from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, BLACKBOX_TYPES, Arch, BlackBoxMethod
 from methods.options import choice
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, one_of
 
 IMPROVEMENTS = ("first", "best")
 
@@ -127,5 +128,9 @@ ENTRIES = (
                  "ls_improvement": "first (release default, query_full_nbhd=False) | best (query_full_nbhd=True: "
                                    "the whole neighbourhood, then its best)"},
         order=3,
+        types={**BLACKBOX_TYPES,
+               "ls_init": integer(ge=1, help="random cells evaluated to pick each round's start (the best of them)"),
+               "ls_improvement": one_of(*IMPROVEMENTS, help="move to the first better neighbour, or to the best "
+                                                            "of the whole neighbourhood")},
     ),
 )

@@ -21,12 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from nasbench_errors import ConfigError, RunFailed
+from nasbench_settings import one_of
 
 if TYPE_CHECKING:
     from methods.base import Batch, EpochContext, EpochStats, SearchMethod
 
 
 STEP_ORDERS = ("arch_first", "weights_first")
+STEP_ORDER_TYPES = {"step_order": one_of(*STEP_ORDERS, help="which step of an iteration comes first")}
 
 
 def weights_first(config: Mapping[str, Any]) -> bool:

@@ -30,10 +30,11 @@ import torch
 from benchmarks.space import SearchSpace
 from methods.bananas import PATIENCE, PredictorGuidedSearch
 from methods.base import MethodEntry
-from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, Arch
+from methods.blackbox import BLACKBOX_CHOICES, BLACKBOX_DEFAULTS, BLACKBOX_TYPES, Arch
 from methods.options import positive
 from methods.predictors import CellGraph, GinPredictor
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number
 
 #: the GIN's output is sigmoid x SCALE and the target the validation error (fraction) x SCALE (the release's rate)
 SCALE = 10.0
@@ -104,5 +105,14 @@ ENTRIES = (
                             "sampling) is not implemented",
                  "npenas_epochs": "1000 (release's gin_predictor_nasbench_201 default) | any >= 1"},
         order=4,
+        types={**BLACKBOX_TYPES,
+               "npenas_init": integer(ge=1, help="uniform cells evaluated before the first predictor fit"),
+               "npenas_k": integer(ge=1, help="cells evaluated per predictor fit"),
+               "npenas_candidates": integer(ge=1, help="mutants the predictor ranks per fit"),
+               "npenas_parents": integer(ge=1, help="best cells mutated per fit (x 5 when their mutants run short)"),
+               "npenas_epochs": integer(ge=1, help="training epochs of the GIN per fit"),
+               "npenas_batch": integer(ge=1, help="minibatch size of the GIN training"),
+               "npenas_lr": number(gt=0, help="Adam step size of the GIN"),
+               "npenas_weight_decay": number(ge=0, help="Adam weight decay of the GIN's weights")},
     ),
 )

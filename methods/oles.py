@@ -32,9 +32,10 @@ from torch import nn
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.options import positive
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number
 
 
 def instance_parameters(net: nn.Module) -> list[list[nn.Parameter]]:
@@ -181,5 +182,8 @@ ENTRIES = (
                      "accumulated-gradient variant (not built)",
         },
         order=87,
+        types={**DARTS_ARCH_ADAM_TYPES,
+               "oles_window": integer(ge=1, help="iterations the gradient-matching score is averaged over"),
+               "oles_threshold": number(ge=-1, le=1, help="cosine below which an op's weights are frozen")},
     ),
 )

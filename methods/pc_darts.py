@@ -83,7 +83,7 @@ class GaeaPcDarts(GaeaDarts):
 
 
 _PARTIAL = {"partial_channels": 4, "epochs": 50, "exclude_none": False}
-_PARTIAL_TYPES = {"partial_channels": integer(ge=1, help="K: the ops see 1/K of the channels (1: all of them)")}
+PARTIAL_TYPES = {"partial_channels": integer(ge=1, help="K: the ops see 1/K of the channels (1: all of them)")}
 
 ENTRIES = (
     MethodEntry(
@@ -112,7 +112,7 @@ ENTRIES = (
             "weight optimizer": "NB201 preset | PC-DARTS DARTS-space batch 256, lr 0.1 (not used on NB201)",
         },
         order=40,
-        types={**DARTS_ARCH_ADAM_TYPES, **_PARTIAL_TYPES},
+        types={**DARTS_ARCH_ADAM_TYPES, **PARTIAL_TYPES},
     ),
     MethodEntry(
         name="gaea-pc-darts",
@@ -138,7 +138,7 @@ ENTRIES = (
             "partial_channels": "4 (PC-DARTS K) | 1",
         },
         order=41,
-        types={**GAEA_EG_TYPES, **_PARTIAL_TYPES,
+        types={**GAEA_EG_TYPES, **PARTIAL_TYPES,
                "edge_lr": number(gt=0, help="exponentiated-gradient step size of the edge simplices")},
     ),
 )

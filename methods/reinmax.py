@@ -43,5 +43,6 @@ ENTRIES = (
             "tau_max, tau_min": "10 -> 1 linear (GDAS's schedule, floored at ReinMax's tau >= 1) | any tau_min >= 1",
         },
         order=33,
+        types=_GDAS.types,
     ),
 )

@@ -34,10 +34,11 @@ import torch.nn.functional as F
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.nasp import GHOST
 from methods.options import positive
 from nasbench_errors import ConfigError
+from nasbench_settings import integer, number
 
 
 def project_rows(a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -147,6 +148,11 @@ CHOICES = {
     "perturbed weights": "the softmax mixing weights of every decision group, re-projected onto each row's "
                          "simplex (released clip) | not an option",
 }
+TYPES = {
+    **DARTS_ARCH_ADAM_TYPES,
+    "epsilon_max": number(ge=0, help="perturbation radius at the end of the search"),
+    "epsilon_min": number(ge=0, help="perturbation radius at the first epoch (linear to epsilon_max)"),
+}
 PAPER = "Chen, Hsieh. Stabilizing Differentiable Architecture Search via Perturbation-based Regularization. ICML 2020"
 
 ENTRIES = (
@@ -163,6 +169,7 @@ ENTRIES = (
         defaults=DEFAULTS,
         choices=CHOICES,
         order=85,
+        types=TYPES,
     ),
     MethodEntry(
         name="sdarts-adv",
@@ -177,5 +184,6 @@ ENTRIES = (
         defaults={**DEFAULTS, "pgd_steps": 7},
         choices={**CHOICES, "pgd_steps": "7, step 2 eps/steps (released Linf_PGD_alpha) | any number of steps"},
         order=86,
+        types={**TYPES, "pgd_steps": integer(ge=1, help="PGD steps of the attack on the mixing weights")},
     ),
 )

@@ -37,8 +37,10 @@ import torch
 from benchmarks.space import Selection
 from methods.base import MethodEntry, QuotedResult
 from methods.candidates import CandidateSearch, space_size, top_k_selections
-from methods.darts import DARTS_ARCH_ADAM
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES
+from methods.loop import STEP_ORDER_TYPES
 from methods.relaxations import Relaxation, SoftmaxLogits
+from nasbench_settings import integer
 
 
 class Setn(CandidateSearch):
@@ -90,6 +92,9 @@ ENTRIES = (
             "weight optimizer": "NB201 preset (wd 3e-4, no Nesterov) | SETN.config: wd 5e-4, Nesterov (not an option)",
         },
         order=6,
+        types={**DARTS_ARCH_ADAM_TYPES, **STEP_ORDER_TYPES,
+               "setn_candidates": integer(ge=1, help="most probable cells of the evaluator scored at each epoch's end"),
+               "setn_eval_batches": integer(ge=1, help="arch-stream batches each candidate is scored on")},
         quoted=(
             QuotedResult("nb201", "cifar10", "test_acc", 87.64, 0.00, _NB201),
             QuotedResult("nb201", "cifar100", "test_acc", 59.05, 0.24, _NB201),

@@ -28,9 +28,11 @@ import torch.nn.functional as F
 
 from benchmarks.space import SearchSpace
 from methods.base import Batch, EpochContext, EpochStats, MethodEntry, QuotedResult
-from methods.darts import DARTS_ARCH_ADAM, Darts
+from methods.darts import DARTS_ARCH_ADAM, DARTS_ARCH_ADAM_TYPES, Darts
 from methods.loop import EpochMeter
 from methods.options import choice, positive
+from methods.samplers import SAMPLER_TYPES, TEMPERATURE_TYPES
+from nasbench_settings import number, one_of
 
 UPDATES = ("joint", "alternating")
 
@@ -115,6 +117,11 @@ ENTRIES = (
             "arch optimizer": "Adam 3e-4, betas (0.5, 0.999), wd 1e-3 (DARTS's, as the peer libraries use)",
         },
         order=32,
+        types={**DARTS_ARCH_ADAM_TYPES, **TEMPERATURE_TYPES, "sampler": SAMPLER_TYPES["sampler"],
+               "snas_update": one_of(*UPDATES, help="one joint backward into weights and alpha on the training "
+                                                    "batch, or DARTS's alternating steps"),
+               "snas_resource": number(ge=0, help="lambda of the resource term: lambda x expected op parameter "
+                                                  "count (0: none)")},
         quoted=(
             QuotedResult("nb301", "cifar10", "test_error", 2.85, 0.02,
                          "Xie et al., ICLR 2019 (SNAS), CIFAR-10 test error after retraining, moderate resource "

@@ -260,4 +260,6 @@ def test_ten_to_one_run_trains_weights_on_90_91_percent_and_steps_the_architectu
     assert len(run.weight_stream.indices) == 1001 and len(run.arch_stream.indices) == 99  # ceil(0.9091 x 1100)
     assert run.steps_per_epoch == 1001 // 25  # an epoch is one pass over the weights' images
     assert sum(1 for _ in run.arch_stream.epoch(1, run.steps_per_epoch)) == 40  # 3 full batches per pass, 14 passes
-    assert run.split_description.startswith("seeded stratified 90.91/9.09 split of the training set")
+    split = run.split_description  # the provenance record of runs.split
+    assert split["description"].startswith("seeded stratified 90.91/9.09 split of the training set")
+    assert (split["weights_images"], split["arch_images"]) == (1001, 99)

@@ -23,8 +23,9 @@ from tests.smoke import FAST, run_tiny
 
 TINY = {"C": 4, "N": 1, "epochs": 1, "train_limit": 32, "batch_size": 16, "eval_limit": 16}
 SUPERNET_METHODS = [name for name, entry in registry().items() if entry.needs_supernet]
-#: the methods that learn per-node edge weights (edge normalization); every other method sums a node's inputs
-EDGE_WEIGHTED = {"pc-darts", "gaea-pc-darts"}
+#: the methods with a distribution over a node's inputs: learned per-node edge weights (edge normalization) or
+#: ENAS's controller, which samples each node's inputs; every other method sums a node's inputs
+INPUT_DISTRIBUTION = {"pc-darts", "gaea-pc-darts", "enas"}
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,9 @@ def test_method_runs_on_nb301(method, oracle_dir, tmp_path):
     assert extra["n_skip_reduce"] == genotype.count("skip_connect", "reduce")
     assert {"entropy_normal", "entropy_reduce"} <= set(extra)
     input_entropies = {"entropy_normal_inputs", "entropy_reduce_inputs"}
-    if method in EDGE_WEIGHTED:
+    if method in INPUT_DISTRIBUTION:
         assert math.isfinite(last["entropy_edges"]) and input_entropies <= set(extra)
-    else:  # nothing weights the inputs: no edge distribution to report
+    else:  # nothing weights or chooses the inputs: no edge distribution to report
         assert last["entropy_edges"] is None or math.isnan(last["entropy_edges"])
         assert not input_entropies & set(extra)
     assert last["entropy_ops"] == pytest.approx(extra["entropy_normal"])  # the headline is the normal cell

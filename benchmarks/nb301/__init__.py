@@ -14,9 +14,10 @@ from typing import Any
 
 from torch import nn
 
+from benchmarks.darts.space import CELL_OPS
 from benchmarks.registry import SEARCH_SGD, ArchRecord, Benchmark, Importer, ImportRequest, Say
 from benchmarks.space import SearchSpace, Selection
-from nasbench_settings import integer, one_of, text
+from nasbench_settings import integer, one_of
 
 
 def _space(config: Mapping[str, Any]) -> SearchSpace:
@@ -82,11 +83,11 @@ BENCHMARK = Benchmark(
     # benchmark (PC-DARTS batch 256, lr 0.1, K = 4; PR-DARTS 200 epochs, batch 128; Amended-DARTS batch 96, 100
     # epochs). The oracle answers at the surrogate's final epoch (98). No cutout, auxiliary head or drop-path in
     # search (GAEA C.1.1). ``cell_ops``: every DARTS op in both cell types (``all``), or NASP's identity +
-    # convolutions / identity + pools (``restricted``): declared as text, ``DartsSpace`` checks the value and says
-    # what each one means.
+    # convolutions / identity + pools (``restricted``).
     preset={**SEARCH_SGD, "batch_size": 64, "C": 16, "N": 2, "oracle_budget": "e98", "cell_ops": "all"},
     types={"oracle_budget": one_of("e98", help="epoch of the surrogate's prediction"),
-           "cell_ops": text(help="ops of each cell type: all (the DARTS space) or restricted (NASP's)")},
+           "cell_ops": one_of(*CELL_OPS, help="ops each cell type searches: every DARTS op, or NASP's identity + "
+                                              "convolutions (normal) / identity + pools (reduce)")},
     # a DARTS-space supernet (5 cells of 14 edges x 7 ops at N = 1) costs ~10x an NB201 one on a CPU, so its
     # quick runs are smaller still
     profile_overrides={"quick": {"C": 4, "batch_size": 16, "train_limit": 256, "eval_limit": 128}},
