@@ -34,7 +34,7 @@ that span methods; [adding.md](adding.md) shows how to add a method.
 Abbreviations in the entries: P0 = GAEA (Li, Khodak, Balcan, Talwalkar, ICLR 2021); P1 = DARTS-PRIME (Maile,
 Lecarpentier, Luga, Wilson, 2022); P2 = Amended-DARTS (anonymous ICLR submission, "Stabilizing DARTS with
 Amended Gradient Estimation on Architectural Parameters"); P3 = PR-DARTS (Zhou, Xiong, Socher, Hoi, NeurIPS
-2020); P4 = NASP (Yao, Xu, Tu, Zhu, AAAI 2020). [H] marks a value no paper states, chosen for the harness.
+2020); P4 = NASP (Yao, Xu, Tu, Zhu, AAAI 2020). A "harness choice" is a value no paper states, chosen for the harness.
 """
 
 

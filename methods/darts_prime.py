@@ -288,12 +288,14 @@ TYPES = {
     "admm_decay": number(ge=0, le=1, help="ADMM dual decay lambda_u"),
 }
 CHOICES = {
-    "pr_norm": "l2: ||a - Pi_S(a)||_2 as printed in Eq. 8 and Alg. 1 | squared (the spec reads the printed norm as "
-               "a typo; ADMM's S1 squares it)",
-    "pr_space": "softmax: the activated weights, Pi_S a stop-gradient target (spec 2.3 [H]) | logits",
-    "pr_granularity": "step: c = step / (total steps - 1) (spec 2.3 [H]) | epoch: c = (epoch - 1) / (epochs - 1)",
-    "arch_optimizer": "adam: 'all protocols and hyperparameters from DARTS' (spec 2.12 [H]) | sgd: Alg. 1's plain "
-                      "alpha <- alpha - lr grad",
+    "pr_norm": "l2: ||a - Pi_S(a)||_2 as printed in P1 Eq. 8 and Alg. 1 | squared (the printed norm may be a typo: "
+               "ADMM's S1 squares it)",
+    "pr_space": "softmax: the activated weights, Pi_S a stop-gradient target (a harness choice: P1 §3.2 does not say; "
+                "its §2 applies Pi_S to the softmaxed alpha) | logits",
+    "pr_granularity": "step: c = step / (total steps - 1) (a harness choice: P1 §3.2 has c rise linearly from 0 "
+                      "to 1 without the unit) | epoch: c = (epoch - 1) / (epochs - 1)",
+    "arch_optimizer": "adam: 'all protocols and hyperparameters from (Liu, Simonyan, and Yang 2019)' (P1 §4.2; a "
+                      "harness reading) | sgd: Alg. 1's plain alpha <- alpha - lr grad",
     "schedule": "fimt: Alg. 1, r + 1 weight steps per alpha step at constant F (as written; the paper says ratio r) "
                 "| constant with arch_every = 1 (1:1) or 10 (+CS10)",
     "exclude_none": "True on NB201 (Pi_S never selects none, P1 Fig. 1; as the harness's DARTS) | False",

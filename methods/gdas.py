@@ -96,7 +96,7 @@ ENTRIES = (
                   "step_order": "arch_first", **_SCHEDULE},
         choices={
             **_CHOICES,
-            "arch_lr": "0.1 (P0 C.3) | 0.01 (released method_egdas_space_nasbench201.yaml; spec 1.4 INCONSISTENT)",
+            "arch_lr": "0.1 (P0 C.3) | 0.01 (released method_egdas_space_nasbench201.yaml, contradicting P0 C.3)",
             "arch_weight_decay": "0 (P0 §4: no arch weight decay) | 0.01 (released config: KL-to-uniform regularizer)",
             "warmup_epochs": "0 (paper: GDAS settings) | 50 (released config; tau then starts decaying after it)",
             "eg_floor": "0 (paper Eq. 8) | 1e-5 (released code; its egdas architect clamps after normalizing, "

@@ -166,14 +166,15 @@ NASP_TYPES = {
 }
 _PA_ORDER = {"pa_order": one_of(1, 2, help="order of the architecture gradient of the ablations")}
 NASP_CHOICES = {
-    "nasp_grad": "selected (literal Alg. 2, spec 5.4 [H]) | all (released xujinfan/NASP-codes: dense arch forward)",
+    "nasp_grad": "selected (the literal reading of P4 Alg. 2, §3.2; a harness choice) | all (released "
+                 "xujinfan/NASP-codes: dense arch forward)",
     "nasp_prox_value": "keep (Euclidean prox_C1, Eq. 7) | one (released code binarizes to 1)",
     "arch_optimizer": "adam lr 3e-4 betas (0.5, 0.999) (released code; paper: UNSPECIFIED, App. B.2 missing) "
                       "| sgd (Alg. 2's plain step A - eps grad)",
-    "arch_weight_decay": "0 [H]: with the one-hot gradient Adam's coupled decay alone moves unselected entries "
-                         "| 1e-3 (released code, with its dense gradient)",
+    "arch_weight_decay": "0 (a harness choice): with the one-hot gradient Adam's coupled decay alone moves "
+                         "unselected entries | 1e-3 (released code, with its dense gradient)",
     "arch_init": "0.5 (released code: ones/2); UNSPECIFIED in the paper",
-    "arch_init_noise": "1e-3 [H] (breaks the all-rows tie, as DARTS's 1e-3 N(0,1)) | 0 (released code)",
+    "arch_init_noise": "1e-3 (a harness choice: breaks the all-rows tie, as DARTS's 1e-3 N(0,1)) | 0 (released code)",
     "nasp_eta": "0 (paper main experiments; Fig. 2 varies it, values not given)",
     "epochs": "50 (paper, DARTS space)",
     "exclude_none": "True (released code's op lists have no zero op) | False (all 15,625 cells)",

@@ -105,8 +105,8 @@ ENTRIES = (
         per_benchmark={"nb1shot1": {"arch_lr": 3e-4, "warmup_epochs": 0},
                        "nb301": {"batch_size": 256, "lr": 0.1, "lr_min": 0.001}},
         choices={
-            "arch_lr": "6e-4 (PC-DARTS train_search.py, spec 6.1 row 8) | 3e-4 (1Shot1's PC-DARTS: its "
-                       "per-benchmark value once 1Shot1 exists)",
+            "arch_lr": "6e-4 (the released PC-DARTS train_search.py of Xu et al., ICLR 2020) | 3e-4 (1Shot1's "
+                       "PC-DARTS: its per-benchmark value once 1Shot1 exists)",
             "epochs": "50 (PC-DARTS train_search.py on the DARTS space; no NB201 value in any paper)",
             "partial_channels": "4 (PC-DARTS K) | 1: every channel through the ops (edge normalization only)",
             "weight optimizer": "NB201 preset | PC-DARTS DARTS-space batch 256, lr 0.1 (not used on NB201)",

@@ -175,15 +175,19 @@ ENTRIES = (
         # DARTS space (nb301): P3 section 5, 200 epochs, batch 128; h = 7 nodes (spec 4.3)
         per_benchmark={"nb301": {"epochs": 200, "batch_size": 128, "pr_nodes": 7}},
         choices={
-            "arch_lr, arch_betas, arch_weight_decay": "Adam 3e-4, (0.5, 0.999), 1e-3: DARTS defaults [H] "
+            "arch_lr, arch_betas, arch_weight_decay": "Adam 3e-4, (0.5, 0.999), 1e-3: DARTS defaults, a harness choice "
                                                       "(paper: Adam, settings in its missing appendix)",
-            "arch_init_scale": "1e-3 N(0,1) as DARTS [H] (UNSPECIFIED)",
-            "tau_max, tau_min": "10 -> 0.1 linear per epoch (paper; the unit is UNSPECIFIED, per epoch as GDAS [H]); "
-                                "the regularizers' gradient P(1-P) is < 1e-2 until tau ~ 2, the last ~20% of epochs",
-            "pr_nodes": "null: nodes the rows feed + 1 (NB201 4, zeta 1/6) | 7 (DARTS cell, spec 4.3 [H])",
-            "pr_sample_ops": "2 (paper, after GDAS; forward/backward only those, spec 4.5 [H]) | >= #options: all",
-            "epochs": "50 (spec 6.8 [H] for NB201) | 200 (paper, DARTS space)",
-            "exclude_none": "False: none kept as a candidate (spec 6.8) | True",
+            "arch_init_scale": "1e-3 N(0,1) as DARTS (a harness choice; P3 does not state it)",
+            "tau_max, tau_min": "10 -> 0.1 linear per epoch (P3 §4.1; it does not say per epoch or per step: "
+                                "per epoch as GDAS, a harness choice); the regularizers' gradient P(1-P) is < 1e-2 "
+                                "until tau ~ 2, the last ~20% of epochs",
+            "pr_nodes": "null: nodes the rows feed + 1 (NB201 4, zeta 1/6) | 7 (DARTS cell: 2 inputs, 4 intermediate "
+                        "nodes, 1 output; a harness reading of P3 §4.1's h)",
+            "pr_sample_ops": "2 (P3 §4.2, after GDAS; forward and backward through only those: a harness choice) | "
+                             ">= #options: all",
+            "epochs": "50 on NB201 (a harness choice: P3 searches only the DARTS space) | 200 (P3 §5, DARTS space)",
+            "exclude_none": "False: none kept as a candidate (a harness choice for NB201, which P3 does not "
+                            "search) | True",
             "regularizers": "op groups only; L_path over DecisionGroup.path_rows, O_p = option cost > 0 except "
                             "the skip connection (paper: no skip, zero or pooling op; the reduction cell's "
                             "FactorizedReduce skip is not counted)",

@@ -138,7 +138,8 @@ class AmendedDarts(SecondOrderDarts):
 
 
 HVP_CHOICE = ("finite_difference (the papers: DARTS Eq. 8, P2 App. A.2; eps = 0.01/||v|| as the DARTS code) "
-              "| exact (double backpropagation; spec 3.2 [H] reference)")
+              "| exact (double backpropagation; a harness choice: the exact product the finite differences "
+              "approximate)")
 
 ENTRIES = (
     MethodEntry(
@@ -183,11 +184,13 @@ ENTRIES = (
         # DARTS space (nb301): P2 4.1 search, batch 96, 100 epochs (all 14 edges: P2's S1 fixes 8, not done here)
         per_benchmark={"nb201": {"exclude_none": True}, "nb301": {"batch_size": 96, "epochs": 100}},
         choices={
-            "fd_eps": "per_stage: eps = 0.01/||v|| for v = grad_w L_val, then for H grad_w L_val (spec 3.2 [H]) | "
-                      "shared: one eps for both stages, w3,4 = w +- [grad L(w1) - grad L(w2)]/2 as printed in App. A.2",
+            "fd_eps": "per_stage: eps = 0.01/||v|| for v = grad_w L_val, then for H grad_w L_val (DARTS's eps, a "
+                      "harness choice: P2 App. A.2 gives none) | shared: one eps for both stages, w3,4 = w +- "
+                      "[grad L(w1) - grad L(w2)]/2 as printed in App. A.2",
             "hvp": HVP_CHOICE,
             "arch_init_scale": "0: 'all ops get equal initial weights' (P2 4.1.1) | 1e-3 (DARTS code)",
-            "epochs": "50 (spec 6.8 [H] for NB201) | 100 (P2 4.1.1 on the DARTS space) | 500 (P2's eta study)",
+            "epochs": "50 on NB201 (a harness choice: P2 searches only the DARTS space) | 100 (P2 4.1.1 on the DARTS "
+                      "space) | 500 (P2's eta study)",
             "amend_eta": "0.1 (P2 final choice) | 0 (first-order DARTS), 0.001, 0.01, 1 (P2's study)",
             "exclude_none": "True on NB201, as the harness's DARTS (P0 C.3) | False",
             "search/evaluation consistency (P2 4.1.2)": "not built: fixed edges (S1: 8 edges, node i <- i-1 and "

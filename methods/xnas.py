@@ -152,9 +152,10 @@ ENTRIES = (
         # NB201: GAEA's XNAS runs (Fig. 5) span the 25 epochs of its DARTS-family comparison
         per_benchmark={"nb201": {"exclude_none": True, "epochs": 25}},
         choices={
-            "arch_lr": "null: eta = sqrt(2 ln N / T) / L, the regret-optimal Hedge rate ([X], verify) | a fixed eta "
+            "arch_lr": "null: eta = sqrt(2 ln N / T) / L, the regret-optimal Hedge rate (standard Hedge theory, as "
+                       "XNAS (Nayman et al., NeurIPS 2019) uses it; not checked against that paper) | a fixed eta "
                        "(0.1: GAEA's EG step)",
-            "xnas_clip": "1.0 ([H]; the loss-gradient bound L, not given by GAEA C.4) | any L > 0",
+            "xnas_clip": "1.0 (a harness choice: the loss-gradient bound L, not given by P0 App. C.4) | any L > 0",
             "per_example_chunk": "8: examples per vectorized backward (memory only; results are exact either way)",
             "exclude_none": "True on NB201, as GAEA's DARTS-family NB201 runs (P0 C.3) | False",
             "epochs": "25 on NB201 (GAEA Fig. 5: the horizon of its DARTS-family comparison, Fig. 4) | 50 on the "

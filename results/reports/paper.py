@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from methods.base import QuotedResult
 from methods.registry import registry
 
-TABLE2_SOURCE = "GAEA (Li et al., ICLR 2021), Table 2, as transcribed in seeds-spec §1.8"
+TABLE2_SOURCE = "GAEA (Li, Khodak, Balcan, Talwalkar, ICLR 2021), Table 2"
 TABLE2_CITATION = "GAEA (Li et al., ICLR 2021), Table 2"
 NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 DATASET_TITLES: dict[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "ImageNet16-120": "ImageNet-16-120"}
