@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-import benchmarks.nb201
+import benchmarks.registry
 from harness.cli import app
 from harness.specs import RunSpec
 from methods.registry import registry
@@ -29,8 +29,9 @@ def _bump_method(monkeypatch, name: str, version: int) -> None:
 
 
 def _bump_nb201(monkeypatch, version: int) -> None:
-    monkeypatch.setattr(benchmarks.nb201, "BENCHMARK", dataclasses.replace(benchmarks.nb201.BENCHMARK,
-                                                                           version=version))
+    """A fixed NB201 plug-in: its ``Benchmark`` with the new version, in the (cached) registry."""
+    monkeypatch.setitem(benchmarks.registry.registry(), "nb201",
+                        dataclasses.replace(benchmarks.registry.get("nb201"), version=version))
 
 
 def test_a_version_is_part_of_the_run_id(monkeypatch):
@@ -76,7 +77,8 @@ def test_a_bumped_version_supersedes_and_reruns_finished_runs(env, monkeypatch):
     for seed in (0, 1):
         assert f"{first.loc[seed, 'run_id']} -> " in out
     runs = Store(store).runs_df()
-    old, new = runs[runs["method_version"] == 1].set_index("seed"), runs[runs["method_version"] == 2].set_index("seed")
+    old = runs[runs["method_version"] == 1].set_index("seed").sort_index()
+    new = runs[runs["method_version"] == 2].set_index("seed").sort_index()
     assert len(old) == len(new) == 2 and set(new["status"]) == {"finished"}
     assert set(old["status"]) == {"finished"}  # the old rows stay as they were, marked
     assert (old["superseded_by"] == new["run_id"]).all() and new["superseded_by"].isna().all()
