@@ -380,7 +380,8 @@ def _check_threads(state: Mapping[str, Any], run_id: str, device: torch.device, 
         raise ConfigError(
             f"run {run_id} was checkpointed with {_threads(int(saved))} and this process has "
             f"{_threads(torch.get_num_threads())}; CPU results depend on the thread count: rerun with "
-            f"OMP_NUM_THREADS={int(saved)} (for Dask or Ray in the workers' environment), or delete "
+            f"--threads {int(saved)} (Dask or Ray workers: OMP_NUM_THREADS={int(saved)} in their environment), "
+            f"or delete "
             f"{path.parent / run_id}*.pt to restart the run")
 
 

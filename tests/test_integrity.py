@@ -541,7 +541,7 @@ def test_a_cpu_run_refuses_to_resume_under_another_thread_count(tmp_path, oracle
         _resume(spec, store, ckpt, oracle_dir, threads=2)
     message = str(info.value)
     assert "\n" not in message and "was checkpointed with 1 torch thread and this process has 2" in message
-    assert "rerun with OMP_NUM_THREADS=1" in message
+    assert "rerun with --threads 1" in message
     pd.testing.assert_frame_equal(epochs_of(store, spec.run_id), stored)  # nothing dropped
     assert load_checkpoint(checkpoint_path(ckpt, spec.run_id))["epoch"] == 2
     assert [o.status for o in _resume(spec, store, ckpt, oracle_dir, threads=1)] == ["finished"]
