@@ -16,7 +16,7 @@ from harness.specs import RunSpec
 from methods.registry import registry
 from results.reports.data import ReportData
 from results.store import Store
-from tests.conftest import SHARED_DATA, shared_file
+from tests.dataset_fixtures import tiny_cifar10_root
 from tests.schema1 import old_run, write_schema1_store
 from tests.smoke import TINY, nb201_oracle_dir
 
@@ -49,8 +49,7 @@ def test_a_version_is_part_of_the_run_id(monkeypatch):
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    shared_file("cifar-10-batches-py/data_batch_1")
-    monkeypatch.setenv("HARNESS_DATA_ROOT", str(SHARED_DATA))
+    monkeypatch.setenv("HARNESS_DATA_ROOT", str(tiny_cifar10_root()))
     monkeypatch.setenv("HARNESS_ORACLE_DIR", str(nb201_oracle_dir(tmp_path / "oracles")))
     return tmp_path
 
