@@ -251,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     base = ["--oracle-dir", str(args.oracles.resolve()), "--no-progress", "--no-estimate"]
 
     def share(k: int) -> list[str]:
-        """K runs at once: on one GPU, or (trying the script on a CPU) K worker processes."""
-        return ["--runs-per-gpu", str(k)] if args.device == "cuda" else ["--jobs", str(k), "--device", "cpu"]
+        """K runs at once: on one GPU, or (trying the script on a CPU) up to K worker processes, one per core."""
+        if args.device == "cuda":
+            return ["--runs-per-gpu", str(k)]
+        return ["--jobs", str(min(k, os.cpu_count() or 1)), "--device", "cpu"]
 
     step: Callable[[str, Callable[[], Any]], None]
 
